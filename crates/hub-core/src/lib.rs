@@ -1,0 +1,20 @@
+//! The hub's vocabulary, with no I/O: canonical chat types, API key format and hashing,
+//! model-name parsing and routing rules, money, and the usage record.
+//!
+//! Nothing here knows HTTP, SQL or a provider's wire format; every other crate builds on it.
+
+pub mod base62;
+pub mod chat;
+pub mod key;
+pub mod model_name;
+pub mod money;
+pub mod provider;
+pub mod secret;
+pub mod usage;
+pub mod validate;
+
+pub use key::{ApiKey, KeyHash, KeyParseError, KeyType, Pepper};
+pub use model_name::{ModelRef, ModelRefError};
+pub use money::NanoCredits;
+pub use provider::ProviderKind;
+pub use secret::Secret;

@@ -1,0 +1,217 @@
+//! The providers the hub knows by name, and what each one's defaults are.
+
+use std::fmt;
+
+/// A provider family. Each speaks one wire protocol; `Custom` is any OpenAI-compatible URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProviderKind {
+    OpenAi,
+    Anthropic,
+    Google,
+    Bedrock,
+    DeepSeek,
+    XAi,
+    OpenRouter,
+    Ollama,
+    Doubao,
+    Poe,
+    Ideogram,
+    Custom,
+}
+
+/// The wire protocol a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    OpenAiChat,
+    AnthropicMessages,
+    GeminiGenerateContent,
+    BedrockConverse,
+    IdeogramImages,
+}
+
+impl ProviderKind {
+    pub const ALL: [ProviderKind; 12] = [
+        ProviderKind::OpenAi,
+        ProviderKind::Anthropic,
+        ProviderKind::Google,
+        ProviderKind::Bedrock,
+        ProviderKind::DeepSeek,
+        ProviderKind::XAi,
+        ProviderKind::OpenRouter,
+        ProviderKind::Ollama,
+        ProviderKind::Doubao,
+        ProviderKind::Poe,
+        ProviderKind::Ideogram,
+        ProviderKind::Custom,
+    ];
+
+    /// The name used in model references (`openai/gpt-4o`) and in the CLI.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProviderKind::OpenAi => "openai",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Google => "google",
+            ProviderKind::Bedrock => "bedrock",
+            ProviderKind::DeepSeek => "deepseek",
+            ProviderKind::XAi => "xai",
+            ProviderKind::OpenRouter => "openrouter",
+            ProviderKind::Ollama => "ollama",
+            ProviderKind::Doubao => "doubao",
+            ProviderKind::Poe => "poe",
+            ProviderKind::Ideogram => "ideogram",
+            ProviderKind::Custom => "custom",
+        }
+    }
+
+    pub fn display_name(self) -> &'static str {
+        match self {
+            ProviderKind::OpenAi => "OpenAI",
+            ProviderKind::Anthropic => "Anthropic",
+            ProviderKind::Google => "Google Gemini",
+            ProviderKind::Bedrock => "Amazon Bedrock",
+            ProviderKind::DeepSeek => "DeepSeek",
+            ProviderKind::XAi => "xAI",
+            ProviderKind::OpenRouter => "OpenRouter",
+            ProviderKind::Ollama => "Ollama",
+            ProviderKind::Doubao => "Doubao",
+            ProviderKind::Poe => "Poe",
+            ProviderKind::Ideogram => "Ideogram",
+            ProviderKind::Custom => "OpenAI-compatible",
+        }
+    }
+
+    /// Accepts the canonical name and the spellings users commonly type.
+    pub fn parse(s: &str) -> Option<ProviderKind> {
+        let lower = s.to_ascii_lowercase();
+        let kind = match lower.as_str() {
+            "openai" => ProviderKind::OpenAi,
+            "anthropic" | "claude" => ProviderKind::Anthropic,
+            "google" | "gemini" => ProviderKind::Google,
+            "bedrock" | "aws" => ProviderKind::Bedrock,
+            "deepseek" => ProviderKind::DeepSeek,
+            "xai" | "x-ai" | "grok" => ProviderKind::XAi,
+            "openrouter" => ProviderKind::OpenRouter,
+            "ollama" => ProviderKind::Ollama,
+            "doubao" | "volcengine" => ProviderKind::Doubao,
+            "poe" => ProviderKind::Poe,
+            "ideogram" => ProviderKind::Ideogram,
+            "custom" => ProviderKind::Custom,
+            _ => return None,
+        };
+        Some(kind)
+    }
+
+    pub fn protocol(self) -> Protocol {
+        match self {
+            ProviderKind::Anthropic => Protocol::AnthropicMessages,
+            ProviderKind::Google => Protocol::GeminiGenerateContent,
+            ProviderKind::Bedrock => Protocol::BedrockConverse,
+            ProviderKind::Ideogram => Protocol::IdeogramImages,
+            _ => Protocol::OpenAiChat,
+        }
+    }
+
+    /// The public API base URL, as an SDK's `base_url` would be written.
+    pub fn default_base_url(self) -> Option<&'static str> {
+        match self {
+            ProviderKind::OpenAi => Some("https://api.openai.com/v1"),
+            ProviderKind::Anthropic => Some("https://api.anthropic.com"),
+            ProviderKind::Google => Some("https://generativelanguage.googleapis.com"),
+            ProviderKind::DeepSeek => Some("https://api.deepseek.com/v1"),
+            ProviderKind::XAi => Some("https://api.x.ai/v1"),
+            ProviderKind::OpenRouter => Some("https://openrouter.ai/api/v1"),
+            ProviderKind::Ollama => Some("http://127.0.0.1:11434/v1"),
+            ProviderKind::Doubao => Some("https://ark.cn-beijing.volces.com/api/v3"),
+            ProviderKind::Poe => Some("https://api.poe.com/v1"),
+            ProviderKind::Ideogram => Some("https://api.ideogram.ai"),
+            ProviderKind::Bedrock | ProviderKind::Custom => None,
+        }
+    }
+
+    /// Whether calls need an API key (Ollama runs without one).
+    pub fn needs_api_key(self) -> bool {
+        !matches!(self, ProviderKind::Ollama)
+    }
+
+    /// Prefix of the environment variables read as a fallback configuration
+    /// (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, …).
+    pub fn env_prefix(self) -> Option<&'static str> {
+        match self {
+            ProviderKind::OpenAi => Some("OPENAI"),
+            ProviderKind::Anthropic => Some("ANTHROPIC"),
+            ProviderKind::Google => Some("GEMINI"),
+            ProviderKind::DeepSeek => Some("DEEPSEEK"),
+            ProviderKind::XAi => Some("XAI"),
+            ProviderKind::OpenRouter => Some("OPENROUTER"),
+            ProviderKind::Ollama => Some("OLLAMA"),
+            ProviderKind::Doubao => Some("DOUBAO"),
+            ProviderKind::Poe => Some("POE"),
+            ProviderKind::Ideogram => Some("IDEOGRAM"),
+            ProviderKind::Bedrock | ProviderKind::Custom => None,
+        }
+    }
+
+    /// The provider a bare model name belongs to, from well-known naming patterns.
+    pub fn for_bare_model(model: &str) -> Option<ProviderKind> {
+        let m = model.to_ascii_lowercase();
+        let starts = |p: &str| m.starts_with(p);
+        let kind = if starts("gpt-")
+            || starts("o1")
+            || starts("o3")
+            || starts("o4")
+            || starts("chatgpt-")
+            || starts("text-embedding-")
+            || starts("dall-e")
+            || starts("gpt-image")
+            || starts("sora")
+            || starts("davinci")
+            || starts("babbage")
+        {
+            ProviderKind::OpenAi
+        } else if starts("claude-") {
+            ProviderKind::Anthropic
+        } else if starts("gemini-") || starts("imagen-") || starts("veo-") {
+            ProviderKind::Google
+        } else if starts("deepseek-") {
+            ProviderKind::DeepSeek
+        } else if starts("grok-") {
+            ProviderKind::XAi
+        } else if starts("doubao-") {
+            ProviderKind::Doubao
+        } else if starts("ideogram") {
+            ProviderKind::Ideogram
+        } else {
+            return None;
+        };
+        Some(kind)
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for k in ProviderKind::ALL {
+            assert_eq!(ProviderKind::parse(k.name()), Some(k));
+        }
+    }
+
+    #[test]
+    fn bare_names_follow_well_known_patterns() {
+        assert_eq!(ProviderKind::for_bare_model("gpt-3.5-turbo"), Some(ProviderKind::OpenAi));
+        assert_eq!(ProviderKind::for_bare_model("o1-mini"), Some(ProviderKind::OpenAi));
+        assert_eq!(ProviderKind::for_bare_model("claude-sonnet-4-5"), Some(ProviderKind::Anthropic));
+        assert_eq!(ProviderKind::for_bare_model("gemini-2.5-flash"), Some(ProviderKind::Google));
+        assert_eq!(ProviderKind::for_bare_model("deepseek-chat"), Some(ProviderKind::DeepSeek));
+        assert_eq!(ProviderKind::for_bare_model("grok-4"), Some(ProviderKind::XAi));
+        assert_eq!(ProviderKind::for_bare_model("llama3"), None);
+    }
+}

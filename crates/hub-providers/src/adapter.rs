@@ -1,0 +1,54 @@
+//! The one trait every provider adapter implements, and what it is given.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::Stream;
+use hub_core::chat::{ChatChunk, ChatCompletion, ChatRequest};
+use hub_core::{ProviderKind, Secret};
+
+use crate::error::ProviderError;
+
+/// Where one attempt goes: a provider, one of its credentials, and the upstream model id.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The provider's name in model references: `openai`, `custom:lab`, …
+    pub provider: String,
+    pub kind: ProviderKind,
+    /// Base URL as an SDK's `base_url` is written (`https://api.openai.com/v1`).
+    pub base_url: String,
+    pub credential_id: Option<String>,
+    pub api_key: Option<Secret>,
+    /// The model id the upstream expects.
+    pub model: String,
+}
+
+pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, ProviderError>> + Send>>;
+
+/// A complete, non-streamed reply.
+#[derive(Debug)]
+pub struct ChatReply {
+    pub completion: ChatCompletion,
+    /// Time from sending the request to the upstream's response headers.
+    pub upstream_ttfb: Duration,
+}
+
+/// A streamed reply whose headers arrived with a success status.
+pub struct StreamReply {
+    pub chunks: ChunkStream,
+    pub upstream_ttfb: Duration,
+}
+
+pub trait Adapter: Send + Sync {
+    /// A non-streamed chat completion.
+    fn chat<'a>(&'a self, target: &'a Target, req: &'a ChatRequest) -> BoxFuture<'a, Result<ChatReply, ProviderError>>;
+
+    /// A streamed chat completion. The stream always ends with usage when the upstream reports
+    /// it (the adapter asks for it), whatever the client asked.
+    fn chat_stream<'a>(
+        &'a self,
+        target: &'a Target,
+        req: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<StreamReply, ProviderError>>;
+}

@@ -1,0 +1,14 @@
+//! The only code that talks to upstream model providers or knows their wire formats.
+//!
+//! One [`Adapter`] trait, one module per protocol. Adapters take the hub's canonical request
+//! (`hub_core::chat`) and a resolved [`Target`], and give back canonical replies or streams.
+
+pub mod adapter;
+pub mod client;
+pub mod error;
+pub mod openai;
+pub mod sse;
+
+pub use adapter::{Adapter, ChatReply, ChunkStream, StreamReply, Target};
+pub use client::{HttpClient, Timeouts};
+pub use error::{ProviderError, UpstreamFailure};
