@@ -175,9 +175,17 @@ impl fmt::Debug for Pepper {
     }
 }
 
-/// `HMAC-SHA256(pepper, key)`: what storage keeps. Compared in constant time.
-#[derive(Clone, Copy, Hash, PartialEq, Eq)]
+/// `HMAC-SHA256(pepper, key)`: what storage keeps. Equality is constant-time.
+#[derive(Clone, Copy, Hash)]
 pub struct KeyHash(pub [u8; 32]);
+
+impl PartialEq for KeyHash {
+    fn eq(&self, other: &KeyHash) -> bool {
+        self.ct_eq(other)
+    }
+}
+
+impl Eq for KeyHash {}
 
 impl KeyHash {
     pub fn ct_eq(&self, other: &KeyHash) -> bool {

@@ -5,9 +5,11 @@
 
 pub mod base62;
 pub mod chat;
+pub mod ids;
 pub mod key;
 pub mod model_name;
 pub mod money;
+pub mod password;
 pub mod provider;
 pub mod secret;
 pub mod usage;

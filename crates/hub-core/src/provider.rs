@@ -187,6 +187,53 @@ impl ProviderKind {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BaseUrlError {
+    #[error("the base URL must start with http:// or https://")]
+    Scheme,
+    #[error("the base URL must not contain credentials, spaces, a query or a fragment")]
+    Shape,
+    #[error("the base URL has no host")]
+    NoHost,
+    #[error("the base URL points at a link-local or cloud metadata address, which is refused")]
+    Metadata,
+}
+
+/// Validates an admin-supplied provider base URL and returns it without a trailing slash.
+/// Link-local and cloud metadata hosts are refused: a provider URL must never let the hub be
+/// pointed at the machine's instance credentials.
+pub fn check_base_url(url: &str) -> Result<String, BaseUrlError> {
+    let url = url.trim();
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or(BaseUrlError::Scheme)?;
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) || url.contains(['?', '#']) {
+        return Err(BaseUrlError::Shape);
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(BaseUrlError::Shape);
+    }
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default().to_ascii_lowercase()
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, _)| h).to_ascii_lowercase()
+    };
+    if host.is_empty() {
+        return Err(BaseUrlError::NoHost);
+    }
+    let metadata = host.starts_with("169.254.")
+        || host.starts_with("fe80:")
+        || host == "fd00:ec2::254"
+        || host == "metadata.google.internal"
+        || host == "metadata";
+    if metadata {
+        return Err(BaseUrlError::Metadata);
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
 impl fmt::Display for ProviderKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -196,6 +243,16 @@ impl fmt::Display for ProviderKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base_urls_are_checked() {
+        assert_eq!(check_base_url("http://127.0.0.1:9000/v1/"), Ok("http://127.0.0.1:9000/v1".into()));
+        assert_eq!(check_base_url("ftp://x"), Err(BaseUrlError::Scheme));
+        assert_eq!(check_base_url("http://user:pw@host/v1"), Err(BaseUrlError::Shape));
+        assert_eq!(check_base_url("http://169.254.169.254/latest"), Err(BaseUrlError::Metadata));
+        assert_eq!(check_base_url("http://[fd00:ec2::254]/"), Err(BaseUrlError::Metadata));
+        assert_eq!(check_base_url("http:///v1"), Err(BaseUrlError::NoHost));
+    }
 
     #[test]
     fn names_round_trip() {

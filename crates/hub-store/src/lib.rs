@@ -1,0 +1,21 @@
+//! The only code with SQL, and the hub's durable state: migrations for SQLite and PostgreSQL,
+//! repositories, the crash-safe usage journal and its batch writer, server secrets, and the
+//! in-memory directories (keys, providers) kept fresh by the change log.
+
+pub mod changes;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod journal;
+pub mod key_directory;
+pub mod keys;
+pub mod provider_directory;
+pub mod providers;
+pub mod secrets;
+pub mod sessions;
+pub mod usage;
+pub mod users;
+pub mod watcher;
+
+pub use db::{Backend, Store};
+pub use error::StoreError;

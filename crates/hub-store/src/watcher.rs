@@ -1,0 +1,57 @@
+//! Polls the change log and refreshes the in-memory directories, so a change made by the CLI
+//! or another instance takes effect here within one interval.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::changes::ChangeKind;
+use crate::db::Store;
+use crate::key_directory::KeyDirectory;
+use crate::provider_directory::ProviderDirectory;
+use crate::secrets::ServerSecret;
+
+pub struct ChangeWatcher {
+    pub store: Store,
+    pub keys: Arc<KeyDirectory>,
+    pub providers: Arc<ProviderDirectory>,
+    pub master_key: ServerSecret,
+}
+
+impl ChangeWatcher {
+    pub async fn run(self, interval: Duration, from_seq: i64) {
+        let mut seen = from_seq;
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let changes = match self.store.changes_since(seen).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "change log unreadable; retrying");
+                    continue;
+                }
+            };
+            let mut providers_changed = false;
+            for c in &changes {
+                let res = match c.kind {
+                    ChangeKind::Key => self.keys.refresh_key(&c.ref_id).await,
+                    ChangeKind::User => self.keys.refresh_user(&c.ref_id).await,
+                    ChangeKind::Provider => {
+                        providers_changed = true;
+                        Ok(())
+                    }
+                };
+                if let Err(e) = res {
+                    tracing::warn!(error = %e, "refresh after a change failed; retrying");
+                    break;
+                }
+                seen = c.seq;
+            }
+            if providers_changed {
+                if let Err(e) = self.providers.reload(&self.store, &self.master_key).await {
+                    tracing::warn!(error = %e, "provider reload failed");
+                }
+            }
+        }
+    }
+}

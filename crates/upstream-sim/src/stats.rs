@@ -1,0 +1,171 @@
+//! Request counters. Counting happens on every request, so it is lock-free
+//! except for the two "last seen" values, which are swapped under a short
+//! lock and only decoded when a snapshot is taken.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::HeaderValue;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+/// A snapshot of what the simulator has seen since start or the last reset.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Requests received on `POST /v1/chat/completions`, whatever their outcome
+    /// (including 401s, 400s and faults).
+    pub chat_requests: u64,
+    /// The subset of `chat_requests` whose body parsed and asked for `"stream":true`.
+    pub stream_requests: u64,
+    /// Requests received on `POST /v1/embeddings`, whatever their outcome.
+    pub embedding_requests: u64,
+    /// Requests received on `GET /v1/models` and `GET /v1/models/{id}`.
+    pub models_requests: u64,
+    /// Requests answered with 401 because of a missing or wrong API key.
+    pub unauthorized: u64,
+    /// Requests that had at least one fault applied (queued, rate-based or marker).
+    pub faults_served: u64,
+    /// `/v1` requests being served right now; a stream counts until its body ends.
+    /// Not cleared by a reset.
+    pub in_flight: i64,
+    /// Streaming requests whose client went away before the stream finished
+    /// (including while waiting out latency or a stall).
+    pub cancelled_streams: u64,
+    /// Body of the latest chat request, if it was valid JSON.
+    pub last_chat_body: Option<serde_json::Value>,
+    /// `Authorization` header of the latest `/v1` request.
+    pub last_authorization: Option<String>,
+    /// Sum of `completion_tokens` over chat replies produced.
+    pub total_completion_tokens: u64,
+    /// Sum of `prompt_tokens` over chat replies produced.
+    pub total_prompt_tokens: u64,
+    /// Sum of `prompt_tokens` over embedding replies produced.
+    pub total_embedding_tokens: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub chat_requests: AtomicU64,
+    pub stream_requests: AtomicU64,
+    pub embedding_requests: AtomicU64,
+    pub models_requests: AtomicU64,
+    pub unauthorized: AtomicU64,
+    pub faults_served: AtomicU64,
+    pub in_flight: AtomicI64,
+    pub cancelled_streams: AtomicU64,
+    pub total_completion_tokens: AtomicU64,
+    pub total_prompt_tokens: AtomicU64,
+    pub total_embedding_tokens: AtomicU64,
+    last_chat_body: Mutex<Option<Bytes>>,
+    last_authorization: Mutex<Option<HeaderValue>>,
+}
+
+pub(crate) fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+impl Counters {
+    pub(crate) fn record_chat_body(&self, body: &Bytes) {
+        // A `Bytes` clone is a reference count bump, not a copy.
+        *self.last_chat_body.lock() = Some(body.clone());
+    }
+
+    pub(crate) fn record_authorization(&self, value: Option<&HeaderValue>) {
+        *self.last_authorization.lock() = value.cloned();
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let body = self.last_chat_body.lock().clone();
+        let auth = self.last_authorization.lock().clone();
+        Stats {
+            chat_requests: load(&self.chat_requests),
+            stream_requests: load(&self.stream_requests),
+            embedding_requests: load(&self.embedding_requests),
+            models_requests: load(&self.models_requests),
+            unauthorized: load(&self.unauthorized),
+            faults_served: load(&self.faults_served),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            cancelled_streams: load(&self.cancelled_streams),
+            last_chat_body: body.and_then(|b| serde_json::from_slice(&b).ok()),
+            last_authorization: auth.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            total_completion_tokens: load(&self.total_completion_tokens),
+            total_prompt_tokens: load(&self.total_prompt_tokens),
+            total_embedding_tokens: load(&self.total_embedding_tokens),
+        }
+    }
+
+    /// Clears everything but the `in_flight` gauge, which tracks live
+    /// requests and would go negative if zeroed under them.
+    pub(crate) fn reset(&self) {
+        for c in [
+            &self.chat_requests,
+            &self.stream_requests,
+            &self.embedding_requests,
+            &self.models_requests,
+            &self.unauthorized,
+            &self.faults_served,
+            &self.cancelled_streams,
+            &self.total_completion_tokens,
+            &self.total_prompt_tokens,
+            &self.total_embedding_tokens,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+        *self.last_chat_body.lock() = None;
+        *self.last_authorization.lock() = None;
+    }
+}
+
+/// Counts a request as in flight for as long as it lives; it moves into a
+/// stream body so that streams count until their last byte or disconnect.
+#[derive(Debug)]
+pub(crate) struct InFlight(Arc<Counters>);
+
+impl InFlight {
+    pub(crate) fn new(counters: &Arc<Counters>) -> Self {
+        counters.in_flight.fetch_add(1, Ordering::Relaxed);
+        Self(counters.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Detects a client that goes away mid-stream: hyper drops the response
+/// body (or the pending handler) when the connection closes, and a guard
+/// dropped before `finish` counts as a cancelled stream.
+#[derive(Debug)]
+pub(crate) struct StreamGuard {
+    counters: Arc<Counters>,
+    finished: bool,
+}
+
+impl StreamGuard {
+    pub(crate) fn new(counters: &Arc<Counters>) -> Self {
+        Self {
+            counters: counters.clone(),
+            finished: false,
+        }
+    }
+
+    pub(crate) fn finish(&mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        if !self.finished {
+            bump(&self.counters.cancelled_streams);
+        }
+    }
+}
