@@ -1,0 +1,120 @@
+//! The command line. These forms are stable: scripts depend on them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "aigne-hub", version, about = "A self-hosted AI gateway: one API, many model providers, metered keys.")]
+pub struct Cli {
+    /// Where the database, usage journal and server secrets live.
+    #[arg(long, global = true, env = "AIGNE_HUB_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Log format on stderr: text or json.
+    #[arg(long, global = true, env = "AIGNE_HUB_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the hub: the API, the admin UI and the usage writer.
+    Serve(ServeArgs),
+    /// Accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Upstream model providers.
+    #[command(subcommand)]
+    Provider(ProviderCommand),
+    /// API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// The usage ledger.
+    #[command(subcommand)]
+    Usage(UsageCommand),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "AIGNE_HUB_LISTEN", default_value = "127.0.0.1:8090")]
+    pub listen: SocketAddr,
+    /// The URL users reach the hub at, for links the hub prints (default http://<listen>).
+    #[arg(long, env = "AIGNE_HUB_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "AIGNE_HUB_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Mark session cookies Secure (set this when users reach the hub over HTTPS).
+    #[arg(long, env = "AIGNE_HUB_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCommand {
+    /// Create an owner account (the password is read from standard input).
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProviderCommand {
+    /// Add a provider, or update its base URL; with --api-key-stdin, add a credential.
+    Add {
+        /// openai, deepseek, xai, openrouter, ollama, doubao, poe, or custom:<label>
+        name: String,
+        #[arg(long)]
+        base_url: Option<String>,
+        #[arg(long)]
+        api_key_stdin: bool,
+    },
+    /// List providers (credentials masked).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Create a key and print it (the only time it is shown).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Owner account; the first owner by default.
+        #[arg(long)]
+        owner: Option<String>,
+        /// inference (default), analytics or admin.
+        #[arg(long = "type", default_value = "inference")]
+        key_type: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List keys (hints only, never the keys).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by its kid (or id); effective within a second in a running hub.
+    Revoke { kid: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsageCommand {
+    /// The newest usage records.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// Only this key's records (its id).
+        #[arg(long)]
+        key_id: Option<String>,
+    },
+}

@@ -1,0 +1,146 @@
+//! One function per CLI command, each a thin call into the store.
+
+use std::io::Read;
+
+use hub_core::{KeyType, Pepper, Secret};
+use hub_store::users::Role;
+use hub_store::{secrets, Store};
+use serde_json::json;
+
+use crate::cli::{AdminCommand, Cli, Command, KeyCommand, ProviderCommand, UsageCommand};
+
+pub type CmdResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+pub async fn run(cli: Cli) -> CmdResult {
+    match cli.command {
+        Command::Serve(args) => crate::serve::run(&cli.data_dir, args).await,
+        Command::Admin(cmd) => admin(&cli.data_dir, cmd).await,
+        Command::Provider(cmd) => provider(&cli.data_dir, cmd).await,
+        Command::Key(cmd) => key(&cli.data_dir, cmd).await,
+        Command::Usage(cmd) => usage(&cli.data_dir, cmd).await,
+    }
+}
+
+fn read_stdin_secret(what: &str) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s)?;
+    let s = s.trim_end_matches(['\r', '\n']).to_owned();
+    if s.is_empty() {
+        return Err(format!("no {what} on standard input").into());
+    }
+    Ok(s)
+}
+
+fn actor() -> String {
+    "cli".to_owned()
+}
+
+async fn admin(data_dir: &std::path::Path, cmd: AdminCommand) -> CmdResult {
+    let store = Store::open_sqlite(data_dir).await?;
+    match cmd {
+        AdminCommand::Create { email, password_stdin } => {
+            if !password_stdin {
+                return Err("pass the password on standard input with --password-stdin".into());
+            }
+            let password = read_stdin_secret("password")?;
+            let hash = hub_core::password::hash(&password)?;
+            let user = store.create_user(&email, &hash, Role::Owner).await?;
+            store.audit(&actor(), "user.owner_created", Some(&user.id), None, Some(&user.email)).await?;
+            println!("created owner {}", user.email);
+        }
+    }
+    Ok(())
+}
+
+async fn provider(data_dir: &std::path::Path, cmd: ProviderCommand) -> CmdResult {
+    let store = Store::open_sqlite(data_dir).await?;
+    match cmd {
+        ProviderCommand::Add { name, base_url, api_key_stdin } => {
+            let server = secrets::load_or_create(&data_dir.join("secrets"))?;
+            let credential = if api_key_stdin { Some(Secret::new(read_stdin_secret("API key")?)) } else { None };
+            let (canonical, kind) = hub_store::providers::parse_provider_name(&name)?;
+            let base_url = match base_url {
+                Some(b) => b,
+                None => kind.default_base_url().ok_or("this provider needs --base-url")?.to_owned(),
+            };
+            let info = store.upsert_provider(&canonical, &base_url, credential.as_ref(), &server.master_key).await?;
+            store.audit(&actor(), "provider.saved", Some(&info.name), None, Some(&format!("base_url={}", info.base_url))).await?;
+            println!("saved provider {} ({}), {} credential(s)", info.name, info.base_url, info.credentials.len());
+        }
+        ProviderCommand::List { json } => {
+            let providers = store.list_providers().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&providers)?);
+            } else {
+                for p in providers {
+                    let creds: Vec<_> = p.credentials.iter().map(|c| c.hint.as_str()).collect();
+                    println!("{:<20} {:<45} credentials: {}", p.name, p.base_url, creds.join(", "));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn key(data_dir: &std::path::Path, cmd: KeyCommand) -> CmdResult {
+    let store = Store::open_sqlite(data_dir).await?;
+    match cmd {
+        KeyCommand::Create { name, owner, key_type, json } => {
+            let server = secrets::load_or_create(&data_dir.join("secrets"))?;
+            let key_type = KeyType::parse(&key_type).ok_or("--type must be inference, analytics or admin")?;
+            let owner = match owner {
+                Some(email) => store.user_by_email(&email).await?.ok_or_else(|| format!("no account with email {email}"))?,
+                None => store.first_owner().await?.ok_or("no owner account yet: run `aigne-hub admin create` first")?,
+            };
+            let pepper = Pepper::from_bytes(server.pepper.0);
+            let issued = store.issue_key(&pepper, &owner.id, &name, key_type, &actor(), None).await?;
+            if json {
+                let doc = json!({"id": issued.info.id, "kid": issued.info.kid, "key": issued.key.expose_secret(), "name": issued.info.name});
+                println!("{doc}");
+            } else {
+                println!("{}", issued.key.expose_secret());
+                eprintln!("key {:?} created ({}). Store it now: it is never shown again.", issued.info.name, issued.info.hint);
+            }
+        }
+        KeyCommand::List { json } => {
+            let keys = store.list_keys(None).await?;
+            if json {
+                let docs: Vec<_> = keys
+                    .iter()
+                    .map(|k| {
+                        let mut v = serde_json::to_value(k).unwrap_or_default();
+                        v["status"] = json!(k.status());
+                        v
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&docs)?);
+            } else {
+                for k in keys {
+                    println!("{:<14} {:<28} {:<8} {:>8} req  {}", k.kid, k.name, k.status(), k.request_count, k.hint);
+                }
+            }
+        }
+        KeyCommand::Revoke { kid } => {
+            let info = store.revoke_key_audited(&kid, &actor(), None).await?;
+            println!("revoked {} ({})", info.name, info.kid);
+        }
+    }
+    Ok(())
+}
+
+async fn usage(data_dir: &std::path::Path, cmd: UsageCommand) -> CmdResult {
+    let store = Store::open_sqlite(data_dir).await?;
+    match cmd {
+        UsageCommand::List { json, limit, key_id } => {
+            let rows = store.list_usage(&hub_store::usage::UsageFilter { key_id, user_id: None, limit }).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                for r in rows {
+                    println!("{} {} {}/{} {} {} in={} out={}", r.request_id, r.kid, r.provider, r.model, r.status, r.outcome, r.tokens_in, r.tokens_out);
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,41 @@
+//! `aigne-hub`: the single binary. CLI parsing and wiring only; the logic lives in the crates.
+
+mod cli;
+mod commands;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_logging(cli.log_format.as_deref());
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr, so `--json` output on stdout stays a clean document. Never a secret:
+/// nothing logs headers, bodies or configuration values.
+fn init_logging(format: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("AIGNE_HUB_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,hyper=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == Some("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,115 @@
+//! `aigne-hub serve`: open everything, replay the usage journal, start the background tasks,
+//! serve until SIGTERM/SIGINT, drain, flush, exit 0.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hub_core::Pepper;
+use hub_http::{AppState, HttpConfig, Inner};
+use hub_providers::openai::OpenAiAdapter;
+use hub_providers::{HttpClient, Timeouts};
+use hub_store::journal::{LedgerWriter, UsageJournal};
+use hub_store::key_directory::KeyDirectory;
+use hub_store::provider_directory::{env_fallbacks, ProviderDirectory};
+use hub_store::watcher::ChangeWatcher;
+use hub_store::{secrets, Store};
+use tokio::sync::watch;
+
+use crate::cli::ServeArgs;
+use crate::commands::CmdResult;
+
+/// How often the change log is polled (revocations from other processes land within this).
+const CHANGE_POLL: Duration = Duration::from_millis(200);
+/// How often settled usage moves from the journal to the database.
+const USAGE_FLUSH: Duration = Duration::from_millis(100);
+/// How long a setup link stays valid.
+const SETUP_LINK_TTL_MS: i64 = 3600 * 1000;
+
+pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
+    let server_secrets = secrets::load_or_create(&data_dir.join("secrets"))?;
+    let store = Store::open_sqlite(data_dir).await?;
+    let (journal, replayed) = UsageJournal::open(&data_dir.join("journal"), &store).await?;
+    if replayed > 0 {
+        tracing::info!(replayed, "usage journal replayed");
+    }
+    let pepper = Pepper::from_bytes(server_secrets.pepper.0);
+    let keys = Arc::new(KeyDirectory::new(store.clone(), pepper));
+    let warmed = keys.warm().await?;
+    let providers = Arc::new(ProviderDirectory::new(env_fallbacks()));
+    providers.reload(&store, &server_secrets.master_key).await?;
+    let from_seq = store.latest_change().await?;
+
+    let mut config = HttpConfig::new(args.listen);
+    config.max_body_bytes = args.max_body_bytes;
+    config.secure_cookies = args.secure_cookies;
+    let listener = hub_http::server::bind(args.listen).await?;
+    let local = listener.local_addr()?;
+    config.public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
+    let public_url = config.public_url.trim_end_matches('/').to_owned();
+
+    let client = HttpClient::new(Timeouts::default())?;
+    let state = AppState::new(Inner {
+        config,
+        store: store.clone(),
+        keys: Arc::clone(&keys),
+        providers: Arc::clone(&providers),
+        journal: Arc::clone(&journal),
+        openai: OpenAiAdapter::new(client),
+        master_key: server_secrets.master_key.clone(),
+        ready: AtomicBool::new(true),
+    });
+
+    // Console output (stdout), not the log stream: the address, then the setup link.
+    println!("listening on http://{local}");
+    if !store.owner_exists().await? {
+        let token = hub_http::ui::session::random_token();
+        store.create_setup_token(&token, SETUP_LINK_TTL_MS).await?;
+        println!("No owner account yet. Create it within one hour (one use): {public_url}/setup?token={token}");
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    tracing::info!(addr = %local, keys = warmed, providers = providers.snapshot().len(), "AIGNE Hub is serving");
+
+    let watcher = ChangeWatcher { store: store.clone(), keys, providers, master_key: server_secrets.master_key.clone() };
+    let watcher_task = tokio::spawn(watcher.run(CHANGE_POLL, from_seq));
+
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let writer = LedgerWriter::new(Arc::clone(&journal), store.clone());
+    let writer_task = tokio::spawn(writer.run(USAGE_FLUSH, async move {
+        let _ = stop_rx.wait_for(|stop| *stop).await;
+    }));
+
+    hub_http::server::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("in-flight requests drained; flushing usage");
+    let _ = stop_tx.send(true);
+    if let Err(e) = writer_task.await {
+        tracing::error!(error = %e, "usage writer stopped abnormally; the journal will be replayed at next start");
+    }
+    watcher_task.abort();
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,281 @@
+//! The admin API (JSON), used by automation and by anyone scripting the hub. Authenticated by a
+//! browser session (state changes need the `x-csrf-token` header) or by an admin key (`aiha_`);
+//! never by an inference key. Members see and manage only their own keys and usage.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use hub_core::{KeyType, Secret};
+use hub_store::keys::KeyInfo;
+use hub_store::usage::UsageFilter;
+use hub_store::users::User;
+use hub_store::StoreError;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::context::RequestCtx;
+use crate::inference::authenticate;
+use crate::inference::authorize::RouteFamily;
+use crate::state::AppState;
+use crate::ui::session;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/admin/keys", get(list_keys).post(create_key))
+        .route("/api/admin/keys/{kid}/revoke", post(revoke_key))
+        .route("/api/admin/providers", get(list_providers).post(add_provider))
+        .route("/api/admin/usage", get(list_usage))
+        .route("/api/admin/audit", get(list_audit))
+}
+
+/// Admin API failures: `{"error":{"message","type"}}`.
+#[derive(Debug)]
+pub struct AdminError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+}
+
+impl AdminError {
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> AdminError {
+        AdminError { status, kind, message: message.into() }
+    }
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> AdminError {
+        match e {
+            StoreError::NotFound(what) => AdminError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found")),
+            StoreError::Conflict(m) => AdminError::new(StatusCode::CONFLICT, "conflict", m),
+            StoreError::Invalid(m) => AdminError::new(StatusCode::BAD_REQUEST, "invalid_request_error", m),
+            other => {
+                tracing::error!(error = %other, "admin API storage failure");
+                AdminError::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "storage is unavailable")
+            }
+        }
+    }
+}
+
+impl From<crate::error::ApiError> for AdminError {
+    fn from(e: crate::error::ApiError) -> AdminError {
+        let status = e.status();
+        AdminError::new(status, e.class(), e.to_string())
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({"error": {"message": self.message, "type": self.kind}}))).into_response()
+    }
+}
+
+/// Who is calling the admin API.
+pub struct Actor {
+    pub user: User,
+}
+
+impl Actor {
+    pub fn label(&self) -> String {
+        self.user.email.clone()
+    }
+}
+
+/// Session (with CSRF on state changes) or admin key.
+async fn actor(state: &AppState, headers: &HeaderMap, changes_state: bool) -> Result<Actor, AdminError> {
+    if headers.contains_key(header::AUTHORIZATION) {
+        let caller = authenticate::from_headers(state, headers, RouteFamily::Admin).await?;
+        let user = state
+            .store
+            .user_by_id(&caller.secret.owner_id)
+            .await?
+            .ok_or_else(|| AdminError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the key's owner no longer exists"))?;
+        return Ok(Actor { user });
+    }
+    let Some(s) = session::current(state, headers).await? else {
+        return Err(AdminError::new(StatusCode::UNAUTHORIZED, "unauthorized", "log in, or send an admin API key as 'Authorization: Bearer aiha_…'"));
+    };
+    if changes_state {
+        let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !session::tokens_match(sent, &s.csrf_token) {
+            return Err(AdminError::new(StatusCode::FORBIDDEN, "csrf", "missing or wrong x-csrf-token header"));
+        }
+    }
+    Ok(Actor { user: s.user })
+}
+
+fn ip(ctx: &RequestCtx) -> Option<String> {
+    ctx.client_ip.map(|i| i.to_string())
+}
+
+async fn list_keys(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Vec<KeyInfo>>, AdminError> {
+    let a = actor(&state, &headers, false).await?;
+    let owner = (!a.user.role.is_admin()).then_some(a.user.id.as_str());
+    Ok(Json(state.store.list_keys(owner).await?))
+}
+
+#[derive(Deserialize)]
+struct CreateKey {
+    name: String,
+    #[serde(default)]
+    owner_email: Option<String>,
+    #[serde(default, rename = "type")]
+    key_type: Option<String>,
+}
+
+async fn create_key(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    headers: HeaderMap,
+    Json(body): Json<CreateKey>,
+) -> Result<Response, AdminError> {
+    let a = actor(&state, &headers, true).await?;
+    let owner = match &body.owner_email {
+        Some(email) if a.user.role.is_admin() => state
+            .store
+            .user_by_email(email)
+            .await?
+            .ok_or_else(|| AdminError::new(StatusCode::NOT_FOUND, "not_found", "no account with that email"))?,
+        Some(_) => return Err(AdminError::new(StatusCode::FORBIDDEN, "forbidden", "only admins create keys for other accounts")),
+        None => a.user.clone(),
+    };
+    let key_type = match body.key_type.as_deref() {
+        None => KeyType::Inference,
+        Some(t) => KeyType::parse(t).ok_or_else(|| AdminError::new(StatusCode::BAD_REQUEST, "invalid_request_error", "type must be inference, analytics or admin"))?,
+    };
+    if key_type == KeyType::Admin && !owner.role.is_admin() {
+        return Err(AdminError::new(StatusCode::FORBIDDEN, "forbidden", "admin keys belong to admin accounts only"));
+    }
+    let issued = state.store.issue_key(state.keys.pepper(), &owner.id, &body.name, key_type, &a.label(), ip(&ctx).as_deref()).await?;
+    let body = json!({
+        "id": issued.info.id,
+        "kid": issued.info.kid,
+        "key": issued.key.expose_secret(),
+        "name": issued.info.name,
+        "hint": issued.info.hint,
+        "type": issued.info.key_type,
+    });
+    let mut res = (StatusCode::CREATED, Json(body)).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+async fn revoke_key(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    headers: HeaderMap,
+    Path(kid): Path<String>,
+) -> Result<Json<KeyInfo>, AdminError> {
+    let a = actor(&state, &headers, true).await?;
+    let info = state.store.key_by_ref(&kid).await?.ok_or(StoreError::NotFound("key"))?;
+    if !a.user.role.is_admin() && info.owner_id != a.user.id {
+        return Err(StoreError::NotFound("key").into());
+    }
+    let info = state.store.revoke_key_audited(&info.id, &a.label(), ip(&ctx).as_deref()).await?;
+    // Effective here at once; other processes pick it up from the change log.
+    state.keys.refresh_key(&info.id).await?;
+    Ok(Json(info))
+}
+
+async fn list_providers(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AdminError> {
+    let a = actor(&state, &headers, false).await?;
+    if !a.user.role.is_admin() {
+        return Err(AdminError::new(StatusCode::FORBIDDEN, "forbidden", "admins only"));
+    }
+    let configured = state.store.list_providers().await?;
+    let env: Vec<_> = state
+        .providers
+        .snapshot()
+        .values()
+        .filter(|e| e.source == hub_store::provider_directory::ProviderSource::Environment)
+        .map(|e| json!({"name": e.name, "base_url": e.base_url, "source": "environment", "credentials": e.credentials.iter().map(|c| json!({"id": c.id, "hint": c.secret.hint()})).collect::<Vec<_>>()}))
+        .collect();
+    Ok(Json(json!({"providers": configured, "environment": env})).into_response())
+}
+
+#[derive(Deserialize)]
+struct AddProvider {
+    name: String,
+    base_url: Option<String>,
+    #[serde(default)]
+    api_key: Option<String>,
+}
+
+async fn add_provider(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    headers: HeaderMap,
+    Json(body): Json<AddProvider>,
+) -> Result<Response, AdminError> {
+    let a = actor(&state, &headers, true).await?;
+    if !a.user.role.is_admin() {
+        return Err(AdminError::new(StatusCode::FORBIDDEN, "forbidden", "admins only"));
+    }
+    let info = add_provider_service(&state, &a, &body.name, body.base_url.as_deref(), body.api_key.map(Secret::new), ip(&ctx).as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(info)).into_response())
+}
+
+/// Shared by the admin API and the UI: validates, stores (sealed), audits, reloads.
+pub async fn add_provider_service(
+    state: &AppState,
+    a: &Actor,
+    name: &str,
+    base_url: Option<&str>,
+    api_key: Option<Secret>,
+    address: Option<&str>,
+) -> Result<hub_store::providers::ProviderInfo, AdminError> {
+    let (canonical, kind) = hub_store::providers::parse_provider_name(name)?;
+    let base_url = match base_url.map(str::trim).filter(|b| !b.is_empty()) {
+        Some(b) => b.to_owned(),
+        None => kind
+            .default_base_url()
+            .map(str::to_owned)
+            .ok_or_else(|| AdminError::new(StatusCode::BAD_REQUEST, "invalid_request_error", "this provider needs a base URL"))?,
+    };
+    let info = state.store.upsert_provider(&canonical, &base_url, api_key.as_ref(), &state.master_key).await?;
+    state.store.audit(&a.label(), "provider.saved", Some(&info.name), address, Some(&format!("base_url={}", info.base_url))).await?;
+    state.providers.reload(&state.store, &state.master_key).await?;
+    Ok(info)
+}
+
+#[derive(Deserialize)]
+struct UsageQuery {
+    key_id: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list_usage(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<UsageQuery>) -> Result<Response, AdminError> {
+    let a = actor(&state, &headers, false).await?;
+    let filter = UsageFilter {
+        key_id: q.key_id,
+        user_id: (!a.user.role.is_admin()).then(|| a.user.id.clone()),
+        limit: q.limit.unwrap_or(100),
+    };
+    Ok(Json(state.store.list_usage(&filter).await?).into_response())
+}
+
+async fn list_audit(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AdminError> {
+    let a = actor(&state, &headers, false).await?;
+    if !a.user.role.is_admin() {
+        return Err(AdminError::new(StatusCode::FORBIDDEN, "forbidden", "admins only"));
+    }
+    Ok(Json(state.store.audit_entries(500).await?).into_response())
+}
+
+/// Unknown paths: the OpenAI envelope under API prefixes, a plain 404 elsewhere.
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    let path = uri.path();
+    let body = json!({"error": {"message": format!("Unknown route {path}"), "type": "invalid_request_error", "param": null, "code": "unknown_route"}});
+    (StatusCode::NOT_FOUND, Json(body)).into_response()
+}
+
+/// A known path with the wrong method, in the same envelope.
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let body = json!({"error": {"message": format!("{method} is not allowed on {}", uri.path()), "type": "invalid_request_error", "param": null, "code": "method_not_allowed"}});
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
+}

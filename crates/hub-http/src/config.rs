@@ -1,0 +1,31 @@
+//! HTTP-facing settings, with defaults a fresh install can run on.
+
+use std::net::SocketAddr;
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// Largest accepted request body; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// The URL users reach the hub at (for setup links); defaults to `http://<listen>`.
+    pub public_url: String,
+    /// Settled records the usage writer may lag behind before admission makes callers wait.
+    pub max_usage_backlog: i64,
+    /// Browser session lifetime.
+    pub session_ttl_ms: i64,
+    /// Mark session cookies `Secure` (behind HTTPS).
+    pub secure_cookies: bool,
+}
+
+impl HttpConfig {
+    pub fn new(listen: SocketAddr) -> HttpConfig {
+        HttpConfig {
+            listen,
+            max_body_bytes: 10 * 1024 * 1024,
+            public_url: format!("http://{listen}"),
+            max_usage_backlog: 50_000,
+            session_ttl_ms: 12 * 3600 * 1000,
+            secure_cookies: false,
+        }
+    }
+}

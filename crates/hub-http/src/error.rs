@@ -1,0 +1,224 @@
+//! The one place where failures become HTTP statuses and bodies.
+//!
+//! Inference routes answer in the OpenAI error envelope
+//! `{"error":{"message","type","param","code"}}`, which the OpenAI SDKs parse; hub-made errors a
+//! retry cannot fix carry `x-should-retry: false` so those SDKs do not retry them.
+
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hub_providers::error::FailureKind;
+use hub_providers::ProviderError;
+use hub_store::StoreError;
+use serde::Serialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("Missing API key: send it in the Authorization header as 'Bearer <key>'")]
+    MissingKey,
+    #[error("Malformed Authorization header: expected 'Bearer <key>'")]
+    MalformedHeader,
+    #[error("Malformed API key: expected aih_<12-character id>_<49 characters>")]
+    MalformedKey,
+    #[error("Invalid API key: its checksum does not match (mistyped or truncated?)")]
+    BadChecksum,
+    /// Unknown kid and wrong secret look the same.
+    #[error("Invalid API key: this key is not recognised by this hub")]
+    UnknownKey,
+    #[error("This API key has been revoked")]
+    RevokedKey,
+    #[error("This API key has expired")]
+    ExpiredKey,
+    #[error("This API key's owner account is disabled")]
+    OwnerDisabled,
+    #[error("This {0} key cannot call this API")]
+    WrongKeyType(&'static str),
+    #[error("{message}")]
+    BadRequest { param: Option<&'static str>, message: String },
+    #[error("The request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    ModelNotFound(String),
+    #[error("The hub is busy recording usage; retry shortly")]
+    Backpressure,
+    #[error("The hub is shutting down")]
+    ShuttingDown,
+    #[error("{0}")]
+    Upstream(ProviderError),
+    #[error("Storage is unavailable")]
+    Storage(#[source] StoreError),
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: Body<'a>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    message: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    param: Option<&'a str>,
+    code: Option<&'a str>,
+}
+
+impl ApiError {
+    pub fn bad_request(param: Option<&'static str>, message: impl Into<String>) -> ApiError {
+        ApiError::BadRequest { param, message: message.into() }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::MissingKey
+            | ApiError::MalformedHeader
+            | ApiError::MalformedKey
+            | ApiError::BadChecksum
+            | ApiError::UnknownKey
+            | ApiError::RevokedKey
+            | ApiError::ExpiredKey
+            | ApiError::OwnerDisabled => StatusCode::UNAUTHORIZED,
+            ApiError::WrongKeyType(_) => StatusCode::FORBIDDEN,
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::ModelNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Backpressure | ApiError::ShuttingDown | ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Upstream(e) => upstream_status(e),
+        }
+    }
+
+    /// A low-cardinality class for usage records, logs and metrics.
+    pub fn class(&self) -> &'static str {
+        match self {
+            ApiError::MissingKey => "missing_key",
+            ApiError::MalformedHeader | ApiError::MalformedKey => "malformed_key",
+            ApiError::BadChecksum => "bad_checksum",
+            ApiError::UnknownKey => "unknown_key",
+            ApiError::RevokedKey => "revoked_key",
+            ApiError::ExpiredKey => "expired_key",
+            ApiError::OwnerDisabled => "owner_disabled",
+            ApiError::WrongKeyType(_) => "wrong_key_type",
+            ApiError::BadRequest { .. } => "bad_request",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::ModelNotFound(_) => "model_not_found",
+            ApiError::Backpressure => "backpressure",
+            ApiError::ShuttingDown => "shutting_down",
+            ApiError::Upstream(e) => e.class(),
+            ApiError::Storage(_) => "storage",
+        }
+    }
+
+    fn kind_and_code(&self) -> (&'static str, Option<&'static str>) {
+        match self {
+            ApiError::MissingKey
+            | ApiError::MalformedHeader
+            | ApiError::MalformedKey
+            | ApiError::BadChecksum
+            | ApiError::UnknownKey
+            | ApiError::RevokedKey
+            | ApiError::ExpiredKey
+            | ApiError::OwnerDisabled => ("invalid_request_error", Some("invalid_api_key")),
+            ApiError::WrongKeyType(_) => ("permission_error", Some("wrong_key_type")),
+            ApiError::BadRequest { .. } => ("invalid_request_error", None),
+            ApiError::PayloadTooLarge { .. } => ("invalid_request_error", Some("request_too_large")),
+            ApiError::ModelNotFound(_) => ("invalid_request_error", Some("model_not_found")),
+            ApiError::Backpressure | ApiError::ShuttingDown => ("server_error", Some("unavailable")),
+            ApiError::Storage(_) => ("server_error", Some("storage_unavailable")),
+            ApiError::Upstream(e) => match e {
+                ProviderError::Upstream(f) => match f.kind {
+                    FailureKind::BadRequest => ("invalid_request_error", None),
+                    FailureKind::RateLimited => ("rate_limit_error", Some("rate_limit_exceeded")),
+                    FailureKind::NotFound => ("invalid_request_error", Some("model_not_found")),
+                    FailureKind::Auth => ("upstream_error", Some("provider_auth_failed")),
+                    _ => ("upstream_error", Some("provider_error")),
+                },
+                ProviderError::Timeout(_) => ("upstream_error", Some("provider_timeout")),
+                _ => ("upstream_error", Some("provider_error")),
+            },
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::Backpressure | ApiError::ShuttingDown | ApiError::Storage(_) => Some(Duration::from_secs(1)),
+            ApiError::Upstream(ProviderError::Upstream(f)) if matches!(f.kind, FailureKind::RateLimited | FailureKind::Overloaded) => {
+                Some(f.retry_after.unwrap_or(Duration::from_secs(1)))
+            }
+            _ => None,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ApiError::Upstream(ProviderError::Upstream(f)) => f.message.clone(),
+            ApiError::Storage(_) => "Storage is unavailable; the call was not made".to_owned(),
+            other => other.to_string(),
+        }
+    }
+
+    fn param(&self) -> Option<&str> {
+        match self {
+            ApiError::BadRequest { param, .. } => *param,
+            ApiError::ModelNotFound(_) => Some("model"),
+            ApiError::Upstream(ProviderError::Upstream(f)) => f.param.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The OpenAI envelope as bytes, for a stream's in-band error line.
+    pub fn envelope_json(&self) -> Vec<u8> {
+        let (kind, code) = self.kind_and_code();
+        let message = self.message();
+        serde_json::to_vec(&Envelope { error: Body { message: &message, kind, param: self.param(), code } }).unwrap_or_default()
+    }
+}
+
+fn upstream_status(e: &ProviderError) -> StatusCode {
+    match e {
+        ProviderError::Upstream(f) => match f.kind {
+            FailureKind::BadRequest => StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_REQUEST),
+            FailureKind::NotFound => StatusCode::NOT_FOUND,
+            FailureKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            FailureKind::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            // The provider refused the hub's own credential: the hub's problem, not the caller's.
+            FailureKind::Auth | FailureKind::Server | FailureKind::Other => StatusCode::BAD_GATEWAY,
+        },
+        ProviderError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        ProviderError::Connect(_) | ProviderError::Protocol(_) | ProviderError::StreamCut | ProviderError::Config(_) => StatusCode::BAD_GATEWAY,
+    }
+}
+
+impl From<ProviderError> for ApiError {
+    fn from(e: ProviderError) -> ApiError {
+        ApiError::Upstream(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        ApiError::Storage(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::warn!(class = self.class(), error = %self, "request failed");
+        }
+        let mut res = (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], self.envelope_json()).into_response();
+        let headers = res.headers_mut();
+        if let Some(after) = self.retry_after() {
+            let secs = after.as_secs_f64().ceil().max(1.0) as u64;
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                headers.insert(header::RETRY_AFTER, v);
+            }
+        }
+        let retryable = matches!(status.as_u16(), 408 | 409 | 429) || status.is_server_error();
+        if !retryable {
+            headers.insert("x-should-retry", HeaderValue::from_static("false"));
+        }
+        res
+    }
+}

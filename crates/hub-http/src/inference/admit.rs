@@ -1,0 +1,126 @@
+//! Step 3: admission. Refuses new calls while shutting down, applies backpressure when the
+//! usage writer lags, and opens the call's [`CallGuard`], which guarantees exactly one usage
+//! record per admitted call whatever happens next (success, error, client gone, panic unwinding).
+
+use std::time::{Duration, Instant};
+
+use hub_core::money::NanoCredits;
+use hub_core::usage::{CallHold, CallSettlement, UsageRecord};
+
+use crate::context::RequestCtx;
+use crate::error::ApiError;
+use crate::inference::authenticate::Caller;
+use crate::state::AppState;
+
+/// How long a caller may wait for the usage writer to catch up before getting 503.
+const BACKPRESSURE_WAIT: Duration = Duration::from_secs(5);
+
+pub struct CallGuard {
+    state: AppState,
+    pub hold: CallHold,
+    pub started: Instant,
+    journaled: bool,
+    settled: bool,
+}
+
+pub async fn admit(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestCtx,
+    project: Option<String>,
+    endpoint: &str,
+    model: &str,
+    stream: bool,
+    est_input_tokens: u64,
+) -> Result<CallGuard, ApiError> {
+    if !state.is_ready() {
+        return Err(ApiError::ShuttingDown);
+    }
+    if state.journal.backlog() > state.config.max_usage_backlog
+        && !state.journal.wait_for_backlog_below(state.config.max_usage_backlog, BACKPRESSURE_WAIT).await
+    {
+        return Err(ApiError::Backpressure);
+    }
+    let s = &caller.secret;
+    let hold = CallHold {
+        request_id: ctx.request_id.clone(),
+        started_at_ms: hub_core::ids::now_ms(),
+        key_id: s.key_id.clone(),
+        kid: s.kid.clone(),
+        user_id: s.owner_id.clone(),
+        project,
+        provider: String::new(),
+        credential_id: None,
+        model: model.to_owned(),
+        endpoint: endpoint.to_owned(),
+        stream,
+        client_ip: ctx.client_ip.map(|ip| ip.to_string()),
+        est_input_tokens,
+        reserved: NanoCredits::ZERO,
+    };
+    Ok(CallGuard { state: state.clone(), hold, started: ctx.started, journaled: false, settled: false })
+}
+
+impl CallGuard {
+    /// Journals the hold. Called after the target is resolved and before the upstream is
+    /// contacted: a call the upstream may have seen always has a hold on disk.
+    pub fn journal_hold(&mut self) -> Result<(), ApiError> {
+        self.state.journal.hold(&self.hold).map_err(ApiError::Storage)?;
+        self.journaled = true;
+        Ok(())
+    }
+
+    /// Writes the call's one record.
+    pub fn settle(mut self, settlement: CallSettlement) {
+        self.write(settlement);
+    }
+
+    /// Records a failure that ended the call (before or after the upstream was contacted).
+    pub fn fail(self, error: &ApiError) {
+        let settlement = CallSettlement {
+            status: error.status().as_u16(),
+            error_class: Some(error.class().to_owned()),
+            tokens_in: 0,
+            duration_ms: self.elapsed_ms(),
+            ..CallSettlement::default()
+        };
+        self.settle(settlement);
+    }
+
+    pub fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn write(&mut self, settlement: CallSettlement) {
+        if self.settled {
+            return;
+        }
+        self.settled = true;
+        let record = UsageRecord::settled(self.hold.clone(), settlement);
+        if let Err(e) = self.state.journal.settle(record) {
+            // The hold (if journaled) still settles at its reservation on the next start.
+            tracing::error!(request_id = %self.hold.request_id, error = %e, "usage journal write failed");
+        }
+    }
+}
+
+impl Drop for CallGuard {
+    /// The handler was dropped before settling: the client went away while the hub waited for
+    /// the upstream. Bill what is known (the input estimate, if the upstream was contacted).
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let contacted = self.journaled;
+        let settlement = CallSettlement {
+            status: 499,
+            error_class: Some("client_closed".to_owned()),
+            tokens_in: if contacted { self.hold.est_input_tokens } else { 0 },
+            duration_ms: self.elapsed_ms(),
+            cut_short: true,
+            estimated: contacted,
+            ..CallSettlement::default()
+        };
+        self.write(settlement);
+    }
+}

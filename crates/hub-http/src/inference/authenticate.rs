@@ -1,0 +1,60 @@
+//! Step 1: who is calling. `Authorization: Bearer <key>` → parse and checksum (no storage) →
+//! HMAC → in-memory directory (one indexed query on a miss) → constant-time compare → status.
+//! Unknown kid and wrong secret are the same error; revoked and expired are told only to a
+//! caller who presented the full correct secret.
+
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use hub_core::key::{ApiKey, KeyParseError};
+use hub_store::keys::StoredSecret;
+
+use crate::error::ApiError;
+use crate::inference::authorize::{self, RouteFamily};
+use crate::state::AppState;
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub secret: Arc<StoredSecret>,
+}
+
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers.get(axum::http::header::AUTHORIZATION).ok_or(ApiError::MissingKey)?;
+    let text = value.to_str().map_err(|_| ApiError::MalformedHeader)?.trim();
+    let (scheme, token) = text.split_once(' ').ok_or(ApiError::MalformedHeader)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::MalformedHeader);
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(ApiError::MissingKey);
+    }
+    Ok(token)
+}
+
+pub async fn authenticate(state: &AppState, token: &str, family: RouteFamily) -> Result<Caller, ApiError> {
+    let key = ApiKey::parse(token).map_err(|e| match e {
+        KeyParseError::Malformed => ApiError::MalformedKey,
+        KeyParseError::BadChecksum => ApiError::BadChecksum,
+    })?;
+    // The prefix alone decides which route families a key may try: refused before any lookup.
+    authorize::key_type(family, key.key_type())?;
+    let secret = state.keys.lookup(&key).await?.ok_or(ApiError::UnknownKey)?;
+    let now = hub_core::ids::now_ms();
+    if secret.revoked_at.is_some() {
+        return Err(ApiError::RevokedKey);
+    }
+    if secret.expires_at.is_some_and(|t| t <= now) {
+        return Err(ApiError::ExpiredKey);
+    }
+    if secret.owner_disabled {
+        return Err(ApiError::OwnerDisabled);
+    }
+    Ok(Caller { secret })
+}
+
+pub async fn from_headers(state: &AppState, headers: &HeaderMap, family: RouteFamily) -> Result<Caller, ApiError> {
+    let token = bearer_token(headers)?;
+    authenticate(state, token, family).await
+}

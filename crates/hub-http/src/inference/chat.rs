@@ -1,0 +1,142 @@
+//! `POST /v1/chat/completions` (also `/api/v1/chat/completions`): the steps of the request path
+//! in order. Handlers stay thin; each step lives in its own module.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use futures::StreamExt;
+use hub_core::chat::ChatRequest;
+use hub_core::usage::estimate_tokens_from_bytes;
+use hub_core::validate;
+use hub_providers::adapter::Adapter;
+use hub_providers::ProviderError;
+
+use crate::context::RequestCtx;
+use crate::error::ApiError;
+use crate::inference::admit::{self, CallGuard};
+use crate::inference::authorize::RouteFamily;
+use crate::inference::settle::{self, Outcome};
+use crate::inference::stream_back::MeteredSse;
+use crate::inference::{authenticate, body, resolve};
+use crate::state::AppState;
+
+const PROJECT_HEADER: &str = "x-aigne-hub-client-did";
+const MAX_PROJECT_LEN: usize = 256;
+
+pub async fn chat_completions(State(state): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, body: Body) -> Response {
+    match run(&state, &ctx, &headers, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let caller = authenticate::from_headers(state, headers, RouteFamily::Inference).await?;
+    let bytes = body::read_limited(body, state.config.max_body_bytes).await?;
+    let req: ChatRequest = body::parse_json(&bytes)?;
+    validate::chat_request(&req).map_err(|e| ApiError::bad_request(Some(e.param), e.message))?;
+    let (text_bytes, messages) = validate::text_size(&req);
+    let est_input = estimate_tokens_from_bytes(text_bytes, messages);
+    let mut guard = admit::admit(state, &caller, ctx, project(headers), "chat.completions", &req.model, req.is_stream(), est_input).await?;
+    let target = match resolve::chat_target(state, &req.model) {
+        Ok(t) => t,
+        Err(e) => {
+            guard.fail(&e);
+            return Err(e);
+        }
+    };
+    guard.hold.provider = target.provider.clone();
+    guard.hold.credential_id = target.credential_id.clone();
+    guard.hold.model = target.model.clone();
+    if let Err(e) = guard.journal_hold() {
+        guard.fail(&e);
+        return Err(e);
+    }
+    if req.is_stream() {
+        stream(state, guard, &target, &req).await
+    } else {
+        complete(state, guard, &target, &req).await
+    }
+}
+
+fn project(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(PROJECT_HEADER)?.to_str().ok()?.trim();
+    (!v.is_empty()).then(|| v.chars().filter(|c| !c.is_control()).take(MAX_PROJECT_LEN).collect())
+}
+
+async fn complete(state: &AppState, guard: CallGuard, target: &hub_providers::Target, req: &ChatRequest) -> Result<Response, ApiError> {
+    let upstream_started = Instant::now();
+    let reply = match state.openai.chat(target, req).await {
+        Ok(r) => r,
+        Err(e) => return Err(fail(guard, e)),
+    };
+    let upstream_ms = upstream_started.elapsed().as_secs_f64() * 1000.0;
+    let body = serde_json::to_vec(&reply.completion).map_err(|e| fail_protocol(e.to_string()))?;
+    let output_chars = reply.completion.choices.iter().map(|c| c.message.content.as_deref().map_or(0, str::len)).sum();
+    let total_ms = guard.started.elapsed().as_secs_f64() * 1000.0;
+    settle::finish(
+        guard,
+        Outcome {
+            status: 200,
+            usage: reply.completion.usage.clone(),
+            output_chars,
+            ttfb_ms: Some(total_ms as u64),
+            upstream_ttfb_ms: Some(u64::try_from(reply.upstream_ttfb.as_millis()).unwrap_or(u64::MAX)),
+            cut_short: false,
+            error_class: None,
+        },
+    );
+    let mut res = (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
+    set_server_timing(&mut res, total_ms - upstream_ms, Some(upstream_ms));
+    Ok(res)
+}
+
+async fn stream(state: &AppState, guard: CallGuard, target: &hub_providers::Target, req: &ChatRequest) -> Result<Response, ApiError> {
+    let reply = match state.openai.chat_stream(target, req).await {
+        Ok(r) => r,
+        Err(e) => return Err(fail(guard, e)),
+    };
+    let mut chunks = reply.chunks;
+    // Peek the first chunk before committing to 200: an upstream that fails at once still gets
+    // a proper HTTP error (and a retry elsewhere stays possible).
+    let first = match chunks.next().await {
+        Some(Ok(c)) => c,
+        Some(Err(e)) => return Err(fail(guard, e)),
+        None => return Err(fail(guard, ProviderError::StreamCut)),
+    };
+    let upstream_ttfb_ms = reply.upstream_ttfb.as_secs_f64() * 1000.0;
+    let hub_ms = guard.started.elapsed().as_secs_f64() * 1000.0 - upstream_ttfb_ms;
+    let metered = MeteredSse::new(chunks, first, guard, req.wants_usage_in_stream(), upstream_ttfb_ms as u64);
+    let mut res = Response::new(Body::from_stream(metered));
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    set_server_timing(&mut res, hub_ms, Some(upstream_ttfb_ms));
+    Ok(res)
+}
+
+fn fail(guard: CallGuard, e: ProviderError) -> ApiError {
+    let err = ApiError::Upstream(e);
+    guard.fail(&err);
+    err
+}
+
+fn fail_protocol(message: String) -> ApiError {
+    ApiError::Upstream(ProviderError::Protocol(message))
+}
+
+/// `Server-Timing: hub;dur=…, upstream;dur=…` so users can see the hub's own overhead.
+pub fn set_server_timing(res: &mut Response, hub_ms: f64, upstream_ms: Option<f64>) {
+    let value = match upstream_ms {
+        Some(u) => format!("hub;dur={:.3}, upstream;dur={:.3}", hub_ms.max(0.0), u.max(0.0)),
+        None => format!("hub;dur={:.3}", hub_ms.max(0.0)),
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        res.headers_mut().insert("server-timing", v);
+    }
+}

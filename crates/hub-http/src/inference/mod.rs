@@ -1,0 +1,13 @@
+//! The inference request path, one module per step:
+//! route (`routes.rs`) → [`authenticate`] → [`authorize`] → [`admit`] → [`resolve`] →
+//! provider adapter (`hub-providers`) → [`stream_back`] → [`settle`].
+//! [`chat`] composes the steps for `POST /v1/chat/completions`.
+
+pub mod admit;
+pub mod authenticate;
+pub mod authorize;
+pub mod body;
+pub mod chat;
+pub mod resolve;
+pub mod settle;
+pub mod stream_back;

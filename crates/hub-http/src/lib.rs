@@ -1,0 +1,16 @@
+//! The only code that talks to clients over HTTP and chooses status codes: the route table,
+//! authentication, the inference request path, the admin API and the server-rendered admin UI.
+
+pub mod admin;
+pub mod config;
+pub mod context;
+pub mod error;
+pub mod inference;
+pub mod ops;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod ui;
+
+pub use config::HttpConfig;
+pub use state::{AppState, Inner};

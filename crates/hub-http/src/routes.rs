@@ -1,0 +1,31 @@
+//! The one route table: paths → handlers, and the middleware order.
+//!
+//! Middleware, outermost first (each request passes them in this order):
+//! 1. `context::request_context`: request id, start instant, client address → extensions;
+//!    `x-request-id` on the response; the access log line.
+//! 2. `context::security_headers`: nosniff, frame denial, CSP on HTML.
+//! Route-specific authentication happens in the handlers' first step (inference: bearer key;
+//! admin API: session cookie + CSRF header, or an admin key; UI: session cookie + CSRF field).
+
+use axum::middleware;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::state::AppState;
+use crate::{admin, context, inference, ops, ui};
+
+pub fn router(state: AppState) -> Router {
+    let inference = Router::new().route("/chat/completions", post(inference::chat::chat_completions));
+    Router::new()
+        .nest("/v1", inference.clone())
+        .nest("/api/v1", inference)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .merge(admin::router())
+        .merge(ui::router())
+        .fallback(admin::not_found)
+        .method_not_allowed_fallback(admin::method_not_allowed)
+        .with_state(state)
+        .layer(middleware::from_fn(context::security_headers))
+        .layer(middleware::from_fn(context::request_context))
+}

@@ -1,0 +1,51 @@
+//! What every handler can reach. Built once by the binary; cloned cheaply (all `Arc`s).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use hub_providers::openai::OpenAiAdapter;
+use hub_store::journal::UsageJournal;
+use hub_store::key_directory::KeyDirectory;
+use hub_store::provider_directory::ProviderDirectory;
+use hub_store::secrets::ServerSecret;
+use hub_store::Store;
+
+use crate::config::HttpConfig;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub inner: Arc<Inner>,
+}
+
+pub struct Inner {
+    pub config: HttpConfig,
+    pub store: Store,
+    pub keys: Arc<KeyDirectory>,
+    pub providers: Arc<ProviderDirectory>,
+    pub journal: Arc<UsageJournal>,
+    pub openai: OpenAiAdapter,
+    pub master_key: ServerSecret,
+    /// False once shutdown begins: `/readyz` fails first, new calls are refused.
+    pub ready: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> AppState {
+        AppState { inner: Arc::new(inner) }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(Ordering::Acquire)
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.inner.ready.store(ready, Ordering::Release);
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}

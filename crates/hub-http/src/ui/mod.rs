@@ -1,0 +1,27 @@
+//! The admin web UI: server-rendered HTML (askama, escaped by default), a small embedded
+//! stylesheet and script, no framework and no build step. Pages: setup (first owner), login,
+//! Settings → API Keys, Settings → Providers, Usage.
+
+mod assets;
+mod pages;
+pub mod session;
+mod views;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/setup", get(pages::setup_form).post(pages::setup_submit))
+        .route("/login", get(pages::login_form).post(pages::login_submit))
+        .route("/logout", post(pages::logout))
+        .route("/settings/api-keys", get(pages::keys_page).post(pages::keys_create))
+        .route("/settings/api-keys/{kid}/revoke", get(pages::revoke_confirm).post(pages::revoke_submit))
+        .route("/settings/providers", get(pages::providers_page).post(pages::providers_save))
+        .route("/usage", get(pages::usage_page))
+        .route("/assets/app.css", get(assets::css))
+        .route("/assets/app.js", get(assets::js))
+}

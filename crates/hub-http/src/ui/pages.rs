@@ -1,0 +1,426 @@
+//! UI page handlers: extract the form, check the session and CSRF token, call one store or
+//! service function, render.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use hub_core::{KeyType, Secret};
+use hub_store::provider_directory::ProviderSource;
+use hub_store::sessions::Session;
+use hub_store::usage::UsageFilter;
+use hub_store::users::Role;
+use hub_store::StoreError;
+use serde::Deserialize;
+
+use super::session::{self, PRELOGIN_CSRF_COOKIE, SESSION_COOKIE};
+use super::views::*;
+use crate::admin::{add_provider_service, Actor};
+use crate::context::RequestCtx;
+use crate::state::AppState;
+
+type PageResult = Result<Response, Response>;
+
+fn render(t: &impl Template, status: StatusCode) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "page rendering failed").into_response()
+        }
+    }
+}
+
+fn storage_failure(e: StoreError) -> Response {
+    tracing::error!(error = %e, "UI storage failure");
+    render(
+        &MessagePage { title: "Storage unavailable".into(), message: "The hub could not reach its database. Try again shortly.".into(), link: None },
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+}
+
+fn no_store(mut res: Response) -> Response {
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+async fn require_session(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
+    match session::current(state, headers).await {
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => Err(Redirect::to("/login").into_response()),
+        Err(e) => Err(storage_failure(e)),
+    }
+}
+
+fn check_csrf(sent: &str, s: &Session) -> Result<(), Response> {
+    if session::tokens_match(sent, &s.csrf_token) {
+        Ok(())
+    } else {
+        Err(render(
+            &MessagePage { title: "Form expired".into(), message: "The form's security token did not match. Reload the page and try again.".into(), link: Some(("/".into(), "Back".into())) },
+            StatusCode::FORBIDDEN,
+        ))
+    }
+}
+
+fn nav(s: &Session, active: &'static str) -> Nav {
+    Nav { email: s.user.email.clone(), csrf: s.csrf_token.clone(), active }
+}
+
+fn ip(ctx: &RequestCtx) -> Option<String> {
+    ctx.client_ip.map(|i| i.to_string())
+}
+
+pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match session::current(&state, &headers).await {
+        Ok(Some(_)) => Redirect::to("/settings/api-keys").into_response(),
+        Ok(None) => Redirect::to("/login").into_response(),
+        Err(e) => storage_failure(e),
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// First owner and login
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+/// A fresh pre-login CSRF token, set as a cookie and echoed in the form.
+fn prelogin_csrf(state: &AppState, res: &mut Response, token: &str) {
+    res.headers_mut().append(header::SET_COOKIE, session::set_cookie(state, PRELOGIN_CSRF_COOKIE, token, 3600));
+}
+
+pub async fn setup_form(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Response {
+    let token = q.token.unwrap_or_default();
+    match state.store.owner_exists().await {
+        Ok(true) => return Redirect::to("/login").into_response(),
+        Ok(false) => {}
+        Err(e) => return storage_failure(e),
+    }
+    match state.store.setup_token_valid(&token).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return render(
+                &MessagePage {
+                    title: "Setup link expired".into(),
+                    message: "This setup link is invalid, used or expired. Restart the hub to print a new one, or run `aigne-hub admin create`.".into(),
+                    link: None,
+                },
+                StatusCode::FORBIDDEN,
+            )
+        }
+        Err(e) => return storage_failure(e),
+    }
+    let csrf = session::random_token();
+    let mut res = no_store(render(&SetupPage { token, csrf: csrf.clone(), error: None }, StatusCode::OK));
+    prelogin_csrf(&state, &mut res, &csrf);
+    res
+}
+
+#[derive(Deserialize)]
+pub struct SetupForm {
+    token: String,
+    csrf: String,
+    email: String,
+    password: String,
+    password_confirm: String,
+}
+
+pub async fn setup_submit(State(state): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, Form(f): Form<SetupForm>) -> Response {
+    let expected = session::cookie(&headers, PRELOGIN_CSRF_COOKIE).unwrap_or("");
+    let again = |error: String| {
+        let csrf = session::random_token();
+        let mut res = no_store(render(&SetupPage { token: f.token.clone(), csrf: csrf.clone(), error: Some(error) }, StatusCode::BAD_REQUEST));
+        prelogin_csrf(&state, &mut res, &csrf);
+        res
+    };
+    if !session::tokens_match(&f.csrf, expected) {
+        return again("The form expired; please submit it again.".into());
+    }
+    if f.password != f.password_confirm {
+        return again("The passwords do not match.".into());
+    }
+    if let Err(e) = hub_core::password::check_strength(&f.password) {
+        return again(e.to_string());
+    }
+    if let Err(e) = hub_store::users::normalize_email(&f.email) {
+        return again(e.to_string());
+    }
+    let hash = match hub_core::password::hash(&f.password) {
+        Ok(h) => h,
+        Err(e) => return again(e.to_string()),
+    };
+    match state.store.consume_setup_token(&f.token).await {
+        Ok(true) => {}
+        Ok(false) => return render(&MessagePage { title: "Setup link expired".into(), message: "This setup link was already used or has expired.".into(), link: Some(("/login".into(), "Log in".into())) }, StatusCode::FORBIDDEN),
+        Err(e) => return storage_failure(e),
+    }
+    let user = match state.store.create_user(&f.email, &hash, Role::Owner).await {
+        Ok(u) => u,
+        Err(e) => return storage_failure(e),
+    };
+    let _ = state.store.audit(&user.email, "user.owner_created", Some(&user.id), ip(&ctx).as_deref(), None).await;
+    start_session(&state, &headers, &user.id).await
+}
+
+/// A brand-new session id at every login (never reuse one the browser already had).
+async fn start_session(state: &AppState, headers: &HeaderMap, user_id: &str) -> Response {
+    if let Some(old) = session::cookie(headers, SESSION_COOKIE) {
+        let _ = state.store.delete_session(old).await;
+    }
+    let id = session::random_token();
+    let csrf = session::random_token();
+    if let Err(e) = state.store.create_session(&id, user_id, &csrf, state.config.session_ttl_ms).await {
+        return storage_failure(e);
+    }
+    let mut res = Redirect::to("/settings/api-keys").into_response();
+    let h = res.headers_mut();
+    h.append(header::SET_COOKIE, session::set_cookie(state, SESSION_COOKIE, &id, state.config.session_ttl_ms / 1000));
+    h.append(header::SET_COOKIE, session::clear_cookie(PRELOGIN_CSRF_COOKIE));
+    res
+}
+
+#[derive(Deserialize)]
+pub struct NoticeQuery {
+    notice: Option<String>,
+}
+
+fn notice_text(code: Option<&str>) -> Option<String> {
+    match code? {
+        "logged_out" => Some("You are logged out.".into()),
+        "revoked" => Some("The key was revoked. Calls with it are refused from now on.".into()),
+        "saved" => Some("Saved.".into()),
+        _ => None,
+    }
+}
+
+pub async fn login_form(State(state): State<AppState>, Query(q): Query<NoticeQuery>) -> Response {
+    let csrf = session::random_token();
+    let mut res = no_store(render(&LoginPage { csrf: csrf.clone(), error: None, notice: notice_text(q.notice.as_deref()) }, StatusCode::OK));
+    prelogin_csrf(&state, &mut res, &csrf);
+    res
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    csrf: String,
+    email: String,
+    password: String,
+}
+
+pub async fn login_submit(State(state): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, Form(f): Form<LoginForm>) -> Response {
+    let expected = session::cookie(&headers, PRELOGIN_CSRF_COOKIE).unwrap_or("");
+    let fail = |error: &str, status: StatusCode| {
+        let csrf = session::random_token();
+        let mut res = no_store(render(&LoginPage { csrf: csrf.clone(), error: Some(error.to_owned()), notice: None }, status));
+        prelogin_csrf(&state, &mut res, &csrf);
+        res
+    };
+    if !session::tokens_match(&f.csrf, expected) {
+        return fail("The form expired; please log in again.", StatusCode::FORBIDDEN);
+    }
+    let user = match state.store.user_by_email(&f.email).await {
+        Ok(u) => u,
+        Err(e) => return storage_failure(e),
+    };
+    // Unknown accounts cost the same argon2 work as known ones.
+    let stored = user.as_ref().map_or(hub_core::password::decoy_hash(), |u| u.password_hash.as_str());
+    let password = f.password.clone();
+    let stored = stored.to_owned();
+    let ok = tokio::task::spawn_blocking(move || hub_core::password::verify(&password, &stored)).await.unwrap_or(false);
+    match user {
+        Some(u) if ok && !u.disabled => {
+            let _ = state.store.audit(&u.email, "user.login", Some(&u.id), ip(&ctx).as_deref(), None).await;
+            start_session(&state, &headers, &u.id).await
+        }
+        _ => {
+            let _ = state.store.audit(f.email.trim(), "user.login_failed", None, ip(&ctx).as_deref(), None).await;
+            fail("Wrong email or password.", StatusCode::UNAUTHORIZED)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap, Form(f): Form<CsrfForm>) -> PageResult {
+    let s = require_session(&state, &headers).await?;
+    check_csrf(&f.csrf, &s)?;
+    if let Some(id) = session::cookie(&headers, SESSION_COOKIE) {
+        state.store.delete_session(id).await.map_err(storage_failure)?;
+    }
+    let mut res = Redirect::to("/login?notice=logged_out").into_response();
+    res.headers_mut().append(header::SET_COOKIE, session::clear_cookie(SESSION_COOKIE));
+    Ok(res)
+}
+
+// ------------------------------------------------------------------------------------------
+// Settings → API Keys
+
+async fn key_rows(state: &AppState, s: &Session) -> Result<Vec<KeyRow>, Response> {
+    let owner = (!s.user.role.is_admin()).then_some(s.user.id.as_str());
+    let keys = state.store.list_keys(owner).await.map_err(storage_failure)?;
+    Ok(keys
+        .into_iter()
+        .map(|k| KeyRow {
+            status: k.status(),
+            kid: k.kid,
+            name: k.name,
+            hint: k.hint,
+            owner: k.owner_email,
+            created: format_time(k.created_at),
+            last_used: match (k.last_used_at, k.last_used_ip) {
+                (Some(t), Some(ip)) => format!("{} from {ip}", format_time(t)),
+                (t, _) => format_optional_time(t),
+            },
+            requests: k.request_count,
+            tokens: format!("{} in / {} out", k.tokens_in, k.tokens_out),
+        })
+        .collect())
+}
+
+pub async fn keys_page(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<NoticeQuery>) -> PageResult {
+    let s = require_session(&state, &headers).await?;
+    let keys = key_rows(&state, &s).await?;
+    Ok(render(&KeysPage { nav: nav(&s, "keys"), keys, new_key: None, error: None, notice: notice_text(q.notice.as_deref()) }, StatusCode::OK))
+}
+
+#[derive(Deserialize)]
+pub struct CreateKeyForm {
+    csrf: String,
+    name: String,
+}
+
+pub async fn keys_create(State(state): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, Form(f): Form<CreateKeyForm>) -> PageResult {
+    let s = require_session(&state, &headers).await?;
+    check_csrf(&f.csrf, &s)?;
+    let issued = state
+        .store
+        .issue_key(state.keys.pepper(), &s.user.id, &f.name, KeyType::Inference, &s.user.email, ip(&ctx).as_deref())
+        .await;
+    let (new_key, error, status) = match issued {
+        Ok(i) => (Some(NewKey { key: i.key.expose_secret().to_owned(), name: i.info.name }), None, StatusCode::OK),
+        Err(StoreError::Invalid(m) | StoreError::Conflict(m)) => (None, Some(m), StatusCode::BAD_REQUEST),
+        Err(e) => return Err(storage_failure(e)),
+    };
+    let keys = key_rows(&state, &s).await?;
+    // The one response that carries the key: never cached.
+    Ok(no_store(render(&KeysPage { nav: nav(&s, "keys"), keys, new_key, error, notice: None }, status)))
+}
+
+pub async fn revoke_confirm(State(state): State<AppState>, headers: HeaderMap, Path(kid): Path<String>) -> PageResult {
+    let s = require_session(&state, &headers).await?;
+    let key = state.store.key_by_ref(&kid).await.map_err(storage_failure)?;
+    match key {
+        Some(k) if s.user.role.is_admin() || k.owner_id == s.user.id => {
+            Ok(render(&RevokePage { nav: nav(&s, "keys"), kid: k.kid, name: k.name, hint: k.hint }, StatusCode::OK))
+        }
+        _ => Ok(render(&MessagePage { title: "Key not found".into(), message: "There is no such key.".into(), link: Some(("/settings/api-keys".into(), "Back to API keys".into())) }, StatusCode::NOT_FOUND)),
+    }
+}
+
+pub async fn revoke_submit(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    headers: HeaderMap,
+    Path(kid): Path<String>,
+    Form(f): Form<CsrfForm>,
+) -> PageResult {
+    let s = require_session(&state, &headers).await?;
+    check_csrf(&f.csrf, &s)?;
+    let key = state.store.key_by_ref(&kid).await.map_err(storage_failure)?;
+    let Some(k) = key.filter(|k| s.user.role.is_admin() || k.owner_id == s.user.id) else {
+        return Ok(Redirect::to("/settings/api-keys").into_response());
+    };
+    let info = state.store.revoke_key_audited(&k.id, &s.user.email, ip(&ctx).as_deref()).await.map_err(storage_failure)?;
+    state.keys.refresh_key(&info.id).await.map_err(storage_failure)?;
+    Ok(Redirect::to("/settings/api-keys?notice=revoked").into_response())
+}
+
+// ------------------------------------------------------------------------------------------
+// Settings → Providers
+
+pub async fn providers_page(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<NoticeQuery>) -> PageResult {
+    let s = require_session(&state, &headers).await?;
+    providers_render(&state, &s, None, notice_text(q.notice.as_deref()), StatusCode::OK).await
+}
+
+async fn providers_render(state: &AppState, s: &Session, error: Option<String>, notice: Option<String>, status: StatusCode) -> PageResult {
+    if !s.user.role.is_admin() {
+        return Ok(render(&MessagePage { title: "Admins only".into(), message: "Only admins manage providers.".into(), link: Some(("/settings/api-keys".into(), "Back".into())) }, StatusCode::FORBIDDEN));
+    }
+    let configured = state.store.list_providers().await.map_err(storage_failure)?;
+    let mut providers: Vec<ProviderRow> = configured
+        .into_iter()
+        .map(|p| ProviderRow {
+            credentials: if p.credentials.is_empty() { "none".into() } else { p.credentials.iter().map(|c| c.hint.clone()).collect::<Vec<_>>().join(", ") },
+            name: p.name,
+            base_url: p.base_url,
+            source: "configured",
+            enabled: p.enabled,
+        })
+        .collect();
+    for e in state.providers.snapshot().values().filter(|e| e.source == ProviderSource::Environment) {
+        providers.push(ProviderRow {
+            name: e.name.clone(),
+            base_url: e.base_url.clone(),
+            source: "environment",
+            credentials: e.credentials.iter().map(|c| c.secret.hint()).collect::<Vec<_>>().join(", "),
+            enabled: true,
+        });
+    }
+    Ok(render(&ProvidersPage { nav: nav(s, "providers"), providers, error, notice }, status))
+}
+
+#[derive(Deserialize)]
+pub struct ProviderForm {
+    csrf: String,
+    name: String,
+    base_url: String,
+    #[serde(default)]
+    api_key: String,
+}
+
+pub async fn providers_save(State(state): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, Form(f): Form<ProviderForm>) -> PageResult {
+    let s = require_session(&state, &headers).await?;
+    check_csrf(&f.csrf, &s)?;
+    if !s.user.role.is_admin() {
+        return providers_render(&state, &s, None, None, StatusCode::FORBIDDEN).await;
+    }
+    let actor = Actor { user: s.user.clone() };
+    let key = Some(f.api_key.trim()).filter(|k| !k.is_empty()).map(Secret::new);
+    match add_provider_service(&state, &actor, &f.name, Some(&f.base_url), key, ip(&ctx).as_deref()).await {
+        Ok(_) => Ok(Redirect::to("/settings/providers?notice=saved").into_response()),
+        Err(e) => providers_render(&state, &s, Some(e.message().to_owned()), None, StatusCode::BAD_REQUEST).await,
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Usage
+
+pub async fn usage_page(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
+    let s = require_session(&state, &headers).await?;
+    let filter = UsageFilter { key_id: None, user_id: (!s.user.role.is_admin()).then(|| s.user.id.clone()), limit: 200 };
+    let rows = state.store.list_usage(&filter).await.map_err(storage_failure)?;
+    let rows = rows
+        .into_iter()
+        .map(|r| UsageRowView {
+            time: format_time(r.ts),
+            request_id: r.request_id,
+            key: r.kid,
+            project: r.project.unwrap_or_default(),
+            model: if r.provider.is_empty() { r.model } else { format!("{}/{}", r.provider, r.model) },
+            status: r.status,
+            outcome: r.outcome,
+            tokens_in: r.tokens_in,
+            tokens_out: r.tokens_out,
+            duration_ms: r.duration_ms,
+        })
+        .collect();
+    Ok(render(&UsagePage { nav: nav(&s, "usage"), rows }, StatusCode::OK))
+}

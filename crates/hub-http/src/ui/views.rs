@@ -1,0 +1,114 @@
+//! Page templates (askama escapes every value, so names render as text, never markup).
+
+use askama::Template;
+
+pub struct Nav {
+    pub email: String,
+    pub csrf: String,
+    pub active: &'static str,
+}
+
+pub struct KeyRow {
+    pub kid: String,
+    pub name: String,
+    pub hint: String,
+    pub owner: String,
+    pub created: String,
+    pub last_used: String,
+    pub status: &'static str,
+    pub requests: i64,
+    pub tokens: String,
+}
+
+pub struct NewKey {
+    pub key: String,
+    pub name: String,
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+pub struct SetupPage {
+    pub token: String,
+    pub csrf: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub csrf: String,
+    pub error: Option<String>,
+    pub notice: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub title: String,
+    pub message: String,
+    pub link: Option<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "keys.html")]
+pub struct KeysPage {
+    pub nav: Nav,
+    pub keys: Vec<KeyRow>,
+    pub new_key: Option<NewKey>,
+    pub error: Option<String>,
+    pub notice: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "revoke.html")]
+pub struct RevokePage {
+    pub nav: Nav,
+    pub kid: String,
+    pub name: String,
+    pub hint: String,
+}
+
+pub struct ProviderRow {
+    pub name: String,
+    pub base_url: String,
+    pub source: &'static str,
+    pub credentials: String,
+    pub enabled: bool,
+}
+
+#[derive(Template)]
+#[template(path = "providers.html")]
+pub struct ProvidersPage {
+    pub nav: Nav,
+    pub providers: Vec<ProviderRow>,
+    pub error: Option<String>,
+    pub notice: Option<String>,
+}
+
+pub struct UsageRowView {
+    pub time: String,
+    pub request_id: String,
+    pub key: String,
+    pub project: String,
+    pub model: String,
+    pub status: i64,
+    pub outcome: String,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    pub duration_ms: i64,
+}
+
+#[derive(Template)]
+#[template(path = "usage.html")]
+pub struct UsagePage {
+    pub nav: Nav,
+    pub rows: Vec<UsageRowView>,
+}
+
+pub fn format_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(|| "—".to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+}
+
+pub fn format_optional_time(ms: Option<i64>) -> String {
+    ms.map_or_else(|| "never".to_owned(), format_time)
+}
