@@ -176,8 +176,15 @@ impl fmt::Debug for Pepper {
 }
 
 /// `HMAC-SHA256(pepper, key)`: what storage keeps. Equality is constant-time.
-#[derive(Clone, Copy, Hash)]
+#[derive(Clone, Copy)]
 pub struct KeyHash(pub [u8; 32]);
+
+impl std::hash::Hash for KeyHash {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Consistent with the constant-time equality: equal bytes, equal hashes.
+        self.0.hash(state);
+    }
+}
 
 impl PartialEq for KeyHash {
     fn eq(&self, other: &KeyHash) -> bool {

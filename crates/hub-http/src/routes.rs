@@ -4,6 +4,7 @@
 //! 1. `context::request_context`: request id, start instant, client address → extensions;
 //!    `x-request-id` on the response; the access log line.
 //! 2. `context::security_headers`: nosniff, frame denial, CSP on HTML.
+//!
 //! Route-specific authentication happens in the handlers' first step (inference: bearer key;
 //! admin API: session cookie + CSRF header, or an admin key; UI: session cookie + CSRF field).
 

@@ -49,7 +49,7 @@ impl OpenAiAdapter {
         let response = tokio::time::timeout(self.client.timeouts.first_byte, builder.send())
             .await
             .map_err(|_| ProviderError::Timeout(TimeoutKind::FirstByte))?
-            .map_err(|e| transport_error(e))?;
+            .map_err(transport_error)?;
         let ttfb = started.elapsed();
         if !response.status().is_success() {
             return Err(self.failure(target, response).await);
@@ -208,7 +208,7 @@ pub fn parse_failure(status: u16, body: &[u8], retry_after: Option<Duration>, cr
 
 async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ProviderError> {
     let mut out = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(e))? {
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
         if out.len() + chunk.len() > limit {
             return Err(ProviderError::Protocol(format!("reply larger than {limit} bytes")));
         }

@@ -23,16 +23,17 @@ pub struct CallGuard {
     settled: bool,
 }
 
-pub async fn admit(
-    state: &AppState,
-    caller: &Caller,
-    ctx: &RequestCtx,
-    project: Option<String>,
-    endpoint: &str,
-    model: &str,
-    stream: bool,
-    est_input_tokens: u64,
-) -> Result<CallGuard, ApiError> {
+/// What the caller asks for, as far as admission needs to know.
+pub struct CallIntent<'a> {
+    /// `x-aigne-hub-client-did`, the caller's application.
+    pub project: Option<String>,
+    pub endpoint: &'static str,
+    pub model: &'a str,
+    pub stream: bool,
+    pub est_input_tokens: u64,
+}
+
+pub async fn admit(state: &AppState, caller: &Caller, ctx: &RequestCtx, intent: CallIntent<'_>) -> Result<CallGuard, ApiError> {
     if !state.is_ready() {
         return Err(ApiError::ShuttingDown);
     }
@@ -48,14 +49,14 @@ pub async fn admit(
         key_id: s.key_id.clone(),
         kid: s.kid.clone(),
         user_id: s.owner_id.clone(),
-        project,
+        project: intent.project,
         provider: String::new(),
         credential_id: None,
-        model: model.to_owned(),
-        endpoint: endpoint.to_owned(),
-        stream,
+        model: intent.model.to_owned(),
+        endpoint: intent.endpoint.to_owned(),
+        stream: intent.stream,
         client_ip: ctx.client_ip.map(|ip| ip.to_string()),
-        est_input_tokens,
+        est_input_tokens: intent.est_input_tokens,
         reserved: NanoCredits::ZERO,
     };
     Ok(CallGuard { state: state.clone(), hold, started: ctx.started, journaled: false, settled: false })

@@ -17,7 +17,7 @@ use hub_providers::ProviderError;
 
 use crate::context::RequestCtx;
 use crate::error::ApiError;
-use crate::inference::admit::{self, CallGuard};
+use crate::inference::admit::{self, CallGuard, CallIntent};
 use crate::inference::authorize::RouteFamily;
 use crate::inference::settle::{self, Outcome};
 use crate::inference::stream_back::MeteredSse;
@@ -41,7 +41,8 @@ async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: Body
     validate::chat_request(&req).map_err(|e| ApiError::bad_request(Some(e.param), e.message))?;
     let (text_bytes, messages) = validate::text_size(&req);
     let est_input = estimate_tokens_from_bytes(text_bytes, messages);
-    let mut guard = admit::admit(state, &caller, ctx, project(headers), "chat.completions", &req.model, req.is_stream(), est_input).await?;
+    let intent = CallIntent { project: project(headers), endpoint: "chat.completions", model: &req.model, stream: req.is_stream(), est_input_tokens: est_input };
+    let mut guard = admit::admit(state, &caller, ctx, intent).await?;
     let target = match resolve::chat_target(state, &req.model) {
         Ok(t) => t,
         Err(e) => {

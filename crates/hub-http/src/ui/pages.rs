@@ -1,5 +1,6 @@
 //! UI page handlers: extract the form, check the session and CSRF token, call one store or
 //! service function, render.
+#![expect(clippy::result_large_err, reason = "UI handlers return ready-made error pages; off the hot path")]
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
