@@ -39,3 +39,27 @@ fn init_logging(format: Option<&str>) {
         builder.init();
     }
 }
+
+#[cfg(test)]
+mod architecture_doc {
+    /// ARCHITECTURE.md is a map; a map with dead paths misleads. Every `crates/…` path it names
+    /// must exist.
+    #[test]
+    fn every_path_named_in_architecture_md_exists() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let doc = std::fs::read_to_string(root.join("ARCHITECTURE.md")).unwrap_or_default();
+        assert!(!doc.is_empty(), "ARCHITECTURE.md is missing");
+        let mut missing = Vec::new();
+        let mut checked = 0;
+        for (i, part) in doc.split('`').enumerate() {
+            if i % 2 == 1 && part.starts_with("crates/") && !part.contains(' ') {
+                checked += 1;
+                if !root.join(part).exists() {
+                    missing.push(part.to_owned());
+                }
+            }
+        }
+        assert!(checked > 10, "expected ARCHITECTURE.md to name the crates' files");
+        assert!(missing.is_empty(), "ARCHITECTURE.md names paths that do not exist: {missing:?}");
+    }
+}
