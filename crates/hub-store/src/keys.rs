@@ -246,3 +246,41 @@ impl Store {
         self.record_change(ChangeKind::Key, key_id).await
     }
 }
+
+/// A freshly issued key: the only moment the full key exists outside the caller's hands.
+pub struct IssuedKey {
+    pub key: hub_core::ApiKey,
+    pub info: KeyInfo,
+}
+
+impl Store {
+    /// Generates a key from the OS CSPRNG, stores only its HMAC, and records the audit event.
+    pub async fn issue_key(
+        &self,
+        pepper: &hub_core::Pepper,
+        owner_id: &str,
+        name: &str,
+        key_type: KeyType,
+        actor: &str,
+        address: Option<&str>,
+    ) -> Result<IssuedKey, StoreError> {
+        let key = hub_core::ApiKey::generate(&mut rand::rngs::OsRng, key_type);
+        let hash = key.hash(pepper);
+        let hint = key.hint();
+        let info = self
+            .create_key(NewKey { owner_id, name, key_type, kid: key.kid(), hash: &hash, hint: &hint })
+            .await?;
+        self.audit(actor, "key.created", Some(&info.kid), address, Some(&format!("name={:?} type={}", info.name, info.key_type)))
+            .await?;
+        Ok(IssuedKey { key, info })
+    }
+
+    /// Revokes the key named by a kid or id, and records the audit event.
+    pub async fn revoke_key_audited(&self, kid_or_id: &str, actor: &str, address: Option<&str>) -> Result<KeyInfo, StoreError> {
+        let info = self.key_by_ref(kid_or_id).await?.ok_or(StoreError::NotFound("key"))?;
+        if self.revoke_key(&info.id).await? {
+            self.audit(actor, "key.revoked", Some(&info.kid), address, Some(&format!("name={:?}", info.name))).await?;
+        }
+        self.key_info(&info.id).await?.ok_or(StoreError::NotFound("key"))
+    }
+}
