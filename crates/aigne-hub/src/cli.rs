@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// Largest accepted request body in bytes.
     #[arg(long, env = "AIGNE_HUB_MAX_BODY_BYTES", default_value_t = 10 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// On SIGTERM/SIGINT, how long in-flight calls may take to finish before the hub exits
+    /// anyway (calls still running are then settled from the journal at the next start).
+    #[arg(long, env = "AIGNE_HUB_DRAIN_TIMEOUT_SECS", default_value_t = 60)]
+    pub drain_timeout_secs: u64,
     /// Mark session cookies Secure (set this when users reach the hub over HTTPS).
     #[arg(long, env = "AIGNE_HUB_SECURE_COOKIES")]
     pub secure_cookies: bool,

@@ -81,8 +81,26 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
         let _ = stop_rx.wait_for(|stop| *stop).await;
     }));
 
-    hub_http::server::serve(listener, state, shutdown_signal()).await?;
-    tracing::info!("in-flight requests drained; flushing usage");
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let stopping_tx = Arc::clone(&stopping);
+    let signal = async move {
+        shutdown_signal().await;
+        stopping_tx.notify_one();
+    };
+    let drain_timeout = Duration::from_secs(args.drain_timeout_secs);
+    let drain_deadline = async move {
+        stopping.notified().await;
+        tokio::time::sleep(drain_timeout).await;
+    };
+    tokio::select! {
+        served = hub_http::server::serve(listener, state, signal) => {
+            served?;
+            tracing::info!("in-flight requests drained; flushing usage");
+        }
+        () = drain_deadline => {
+            tracing::warn!(seconds = drain_timeout.as_secs(), "drain timeout reached with calls still in flight; they will be settled from the journal at the next start");
+        }
+    }
     let _ = stop_tx.send(true);
     if let Err(e) = writer_task.await {
         tracing::error!(error = %e, "usage writer stopped abnormally; the journal will be replayed at next start");
