@@ -13,8 +13,9 @@ use hub_providers::ProviderError;
 use hub_store::StoreError;
 use serde::Serialize;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+/// Why a presented key was not accepted: always 401, with a message that says which rule failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthFailure {
     #[error("Missing API key: send it in the Authorization header as 'Bearer <key>'")]
     MissingKey,
     #[error("Malformed Authorization header: expected 'Bearer <key>'")]
@@ -32,6 +33,26 @@ pub enum ApiError {
     ExpiredKey,
     #[error("This API key's owner account is disabled")]
     OwnerDisabled,
+}
+
+impl AuthFailure {
+    pub fn class(self) -> &'static str {
+        match self {
+            AuthFailure::MissingKey => "missing_key",
+            AuthFailure::MalformedHeader | AuthFailure::MalformedKey => "malformed_key",
+            AuthFailure::BadChecksum => "bad_checksum",
+            AuthFailure::UnknownKey => "unknown_key",
+            AuthFailure::RevokedKey => "revoked_key",
+            AuthFailure::ExpiredKey => "expired_key",
+            AuthFailure::OwnerDisabled => "owner_disabled",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Auth(#[from] AuthFailure),
     #[error("This {0} key cannot call this API")]
     WrongKeyType(&'static str),
     #[error("{message}")]
@@ -71,14 +92,7 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::MissingKey
-            | ApiError::MalformedHeader
-            | ApiError::MalformedKey
-            | ApiError::BadChecksum
-            | ApiError::UnknownKey
-            | ApiError::RevokedKey
-            | ApiError::ExpiredKey
-            | ApiError::OwnerDisabled => StatusCode::UNAUTHORIZED,
+            ApiError::Auth(_) => StatusCode::UNAUTHORIZED,
             ApiError::WrongKeyType(_) => StatusCode::FORBIDDEN,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -91,13 +105,7 @@ impl ApiError {
     /// A low-cardinality class for usage records, logs and metrics.
     pub fn class(&self) -> &'static str {
         match self {
-            ApiError::MissingKey => "missing_key",
-            ApiError::MalformedHeader | ApiError::MalformedKey => "malformed_key",
-            ApiError::BadChecksum => "bad_checksum",
-            ApiError::UnknownKey => "unknown_key",
-            ApiError::RevokedKey => "revoked_key",
-            ApiError::ExpiredKey => "expired_key",
-            ApiError::OwnerDisabled => "owner_disabled",
+            ApiError::Auth(a) => a.class(),
             ApiError::WrongKeyType(_) => "wrong_key_type",
             ApiError::BadRequest { .. } => "bad_request",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -111,14 +119,7 @@ impl ApiError {
 
     fn kind_and_code(&self) -> (&'static str, Option<&'static str>) {
         match self {
-            ApiError::MissingKey
-            | ApiError::MalformedHeader
-            | ApiError::MalformedKey
-            | ApiError::BadChecksum
-            | ApiError::UnknownKey
-            | ApiError::RevokedKey
-            | ApiError::ExpiredKey
-            | ApiError::OwnerDisabled => ("invalid_request_error", Some("invalid_api_key")),
+            ApiError::Auth(_) => ("invalid_request_error", Some("invalid_api_key")),
             ApiError::WrongKeyType(_) => ("permission_error", Some("wrong_key_type")),
             ApiError::BadRequest { .. } => ("invalid_request_error", None),
             ApiError::PayloadTooLarge { .. } => ("invalid_request_error", Some("request_too_large")),

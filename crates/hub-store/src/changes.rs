@@ -40,15 +40,22 @@ pub struct Change {
     pub ref_id: String,
 }
 
+/// Appends a change inside the caller's transaction, so the change and its notice commit
+/// together.
+pub(crate) async fn record_change_in(conn: &mut sqlx::AnyConnection, kind: ChangeKind, ref_id: &str, now_ms: i64) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO change_log (kind, ref_id, ts) VALUES ($1, $2, $3)")
+        .bind(kind.as_str())
+        .bind(ref_id)
+        .bind(now_ms)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 impl Store {
     pub async fn record_change(&self, kind: ChangeKind, ref_id: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO change_log (kind, ref_id, ts) VALUES ($1, $2, $3)")
-            .bind(kind.as_str())
-            .bind(ref_id)
-            .bind(hub_core::ids::now_ms())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        record_change_in(&mut conn, kind, ref_id, hub_core::ids::now_ms()).await
     }
 
     pub async fn latest_change(&self) -> Result<i64, StoreError> {

@@ -7,7 +7,7 @@ use hub_core::KeyType;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::changes::ChangeKind;
+use crate::changes::{record_change_in, ChangeKind};
 use crate::db::Store;
 use crate::error::StoreError;
 
@@ -154,12 +154,7 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO change_log (kind, ref_id, ts) VALUES ($1, $2, $3)")
-            .bind("key")
-            .bind(&id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        record_change_in(&mut tx, ChangeKind::Key, &id, now).await?;
         tx.commit().await?;
         self.key_info(&id).await?.ok_or(StoreError::NotFound("key"))
     }
@@ -201,12 +196,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if res.rows_affected() == 1 {
-            sqlx::query("INSERT INTO change_log (kind, ref_id, ts) VALUES ($1, $2, $3)")
-                .bind("key")
-                .bind(key_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            record_change_in(&mut tx, ChangeKind::Key, key_id, now).await?;
         }
         tx.commit().await?;
         Ok(res.rows_affected() == 1)

@@ -5,7 +5,7 @@ use hub_core::ids::{new_id, now_ms};
 use hub_core::{ProviderKind, Secret};
 use sqlx::Row;
 
-use crate::changes::ChangeKind;
+use crate::changes::{record_change_in, ChangeKind};
 use crate::crypto::{self, Sealed, MASTER_KEY_VERSION};
 use crate::db::Store;
 use crate::error::StoreError;
@@ -113,12 +113,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query("INSERT INTO change_log (kind, ref_id, ts) VALUES ($1, $2, $3)")
-            .bind("provider")
-            .bind(&id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        record_change_in(&mut tx, ChangeKind::Provider, &id, now).await?;
         tx.commit().await?;
         self.provider_info(&id).await?.ok_or(StoreError::NotFound("provider"))
     }

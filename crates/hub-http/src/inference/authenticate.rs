@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use hub_core::key::{ApiKey, KeyParseError};
 use hub_store::keys::StoredSecret;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, AuthFailure};
 use crate::inference::authorize::{self, RouteFamily};
 use crate::state::AppState;
 
@@ -20,36 +20,36 @@ pub struct Caller {
 }
 
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
-    let value = headers.get(axum::http::header::AUTHORIZATION).ok_or(ApiError::MissingKey)?;
-    let text = value.to_str().map_err(|_| ApiError::MalformedHeader)?.trim();
-    let (scheme, token) = text.split_once(' ').ok_or(ApiError::MalformedHeader)?;
+    let value = headers.get(axum::http::header::AUTHORIZATION).ok_or(AuthFailure::MissingKey)?;
+    let text = value.to_str().map_err(|_| AuthFailure::MalformedHeader)?.trim();
+    let (scheme, token) = text.split_once(' ').ok_or(AuthFailure::MalformedHeader)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::MalformedHeader);
+        return Err(AuthFailure::MalformedHeader.into());
     }
     let token = token.trim();
     if token.is_empty() {
-        return Err(ApiError::MissingKey);
+        return Err(AuthFailure::MissingKey.into());
     }
     Ok(token)
 }
 
 pub async fn authenticate(state: &AppState, token: &str, family: RouteFamily) -> Result<Caller, ApiError> {
     let key = ApiKey::parse(token).map_err(|e| match e {
-        KeyParseError::Malformed => ApiError::MalformedKey,
-        KeyParseError::BadChecksum => ApiError::BadChecksum,
+        KeyParseError::Malformed => AuthFailure::MalformedKey,
+        KeyParseError::BadChecksum => AuthFailure::BadChecksum,
     })?;
     // The prefix alone decides which route families a key may try: refused before any lookup.
     authorize::key_type(family, key.key_type())?;
-    let secret = state.keys.lookup(&key).await?.ok_or(ApiError::UnknownKey)?;
+    let secret = state.keys.lookup(&key).await?.ok_or(AuthFailure::UnknownKey)?;
     let now = hub_core::ids::now_ms();
     if secret.revoked_at.is_some() {
-        return Err(ApiError::RevokedKey);
+        return Err(AuthFailure::RevokedKey.into());
     }
     if secret.expires_at.is_some_and(|t| t <= now) {
-        return Err(ApiError::ExpiredKey);
+        return Err(AuthFailure::ExpiredKey.into());
     }
     if secret.owner_disabled {
-        return Err(ApiError::OwnerDisabled);
+        return Err(AuthFailure::OwnerDisabled.into());
     }
     Ok(Caller { secret })
 }
