@@ -16,6 +16,9 @@ use crate::state::{AppState, SharedState};
 use crate::stats::{add, bump, InFlight, StreamGuard};
 use crate::tokens::{prompt_tokens, reply_text};
 
+/// The largest output any simulated model produces.
+pub const MAX_OUTPUT_TOKENS: u32 = 128_000;
+
 /// Request bodies above this are refused; large enough for any prompt a
 /// benchmark would send.
 pub(crate) const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -151,6 +154,13 @@ fn plan(req: &ChatRequest<'_>, state: &AppState) -> Result<Plan, ApiError> {
     }
     if req.max_tokens == Some(0) {
         return Err(errors::below_minimum("max_tokens", 1, 0));
+    }
+    // Models cap their output; like OpenAI, a larger request is refused (and the simulator
+    // never builds an unbounded reply).
+    for (param, value) in [("max_completion_tokens", req.max_completion_tokens), ("max_tokens", req.max_tokens)] {
+        if let Some(v) = value.filter(|v| *v > MAX_OUTPUT_TOKENS) {
+            return Err(errors::above_maximum(param, u64::from(MAX_OUTPUT_TOKENS), u64::from(v)));
+        }
     }
     let n = req.n.unwrap_or(1);
     if n == 0 {

@@ -1,0 +1,45 @@
+//! Every time limit, count and size the end-to-end tests rely on, in one place.
+
+use std::time::Duration;
+
+/// New keys, revocations and providers reach a running server within this time.
+pub const PROPAGATION: Duration = Duration::from_secs(1);
+/// A settled call's usage record is visible to `aigne-hub usage list` within this time
+/// (the journal is flushed every ~100 ms; the rest is CLI start-up on a loaded machine).
+pub const USAGE_VISIBLE: Duration = Duration::from_secs(5);
+/// After the expected number of records shows up, wait this long to be sure no more follow.
+pub const SETTLE: Duration = Duration::from_millis(300);
+/// Upper bound for one HTTP call to the hub.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// A client that goes away mid-stream cancels the upstream stream within this time.
+pub const CANCEL_PROPAGATION: Duration = Duration::from_secs(1);
+/// SIGTERM to process exit, including the drain of in-flight calls.
+pub const GRACEFUL_EXIT: Duration = Duration::from_secs(10);
+/// How long to wait for calls to reach the simulator before acting on them.
+pub const REACH_UPSTREAM: Duration = Duration::from_secs(5);
+
+/// Concurrent calls in flight when SIGTERM arrives.
+pub const SHUTDOWN_CALLS: usize = 20;
+/// Upstream latency that keeps those calls in flight.
+pub const SLOW_UPSTREAM: Duration = Duration::from_millis(300);
+
+/// Calls completed before a kill -9.
+pub const KILL_COMPLETED_CALLS: usize = 3;
+/// Calls in flight (seen by the simulator) when the kill -9 lands.
+pub const KILL_INFLIGHT_CALLS: usize = 5;
+/// Upstream latency that keeps those calls in flight until the kill.
+pub const KILL_UPSTREAM_LATENCY: Duration = Duration::from_secs(3);
+
+/// Interval between the simulator's stream chunks in the disconnect test.
+pub const STREAM_CHUNK_INTERVAL: Duration = Duration::from_millis(50);
+/// Content chunks the client reads before hanging up.
+pub const CHUNKS_BEFORE_DISCONNECT: usize = 2;
+/// Reply length (tokens = chunks) of the stream the client hangs up on.
+pub const LONG_REPLY_TOKENS: u32 = 40;
+
+/// The hub's default request body limit (10 MiB).
+pub const DEFAULT_BODY_LIMIT: usize = 10 * 1024 * 1024;
+/// A limit set with `serve --max-body-bytes`.
+pub const SMALL_BODY_LIMIT: usize = 4096;
+/// Array nesting depth of the "deeply nested JSON" request.
+pub const NESTING_DEPTH: usize = 100_000;

@@ -1,0 +1,17 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! End-to-end tests: the real `aigne-hub` binary, driven through its CLI and HTTP API, in front
+//! of an in-process upstream simulator. Every test starts its own hub (own data directory,
+//! ephemeral port) and its own simulator, so tests run in parallel.
+
+mod limits;
+mod support;
+
+mod auth_errors;
+mod bad_input;
+mod cli;
+mod secrets_hygiene;
+mod seed_flow;
+mod shutdown;
+mod streaming;
+mod upstream_errors;
+mod usage_records;
