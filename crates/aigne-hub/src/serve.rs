@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use hub_core::Pepper;
 use hub_http::{AppState, HttpConfig, Inner};
-use hub_providers::openai::OpenAiAdapter;
-use hub_providers::{HttpClient, Timeouts};
+use hub_providers::{Adapters, HttpClient, Timeouts};
 use hub_store::journal::{LedgerWriter, UsageJournal};
 use hub_store::key_directory::KeyDirectory;
 use hub_store::provider_directory::{env_fallbacks, ProviderDirectory};
@@ -56,7 +55,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
         keys: Arc::clone(&keys),
         providers: Arc::clone(&providers),
         journal: Arc::clone(&journal),
-        openai: OpenAiAdapter::new(client),
+        adapters: Adapters::new(client),
         master_key: server_secrets.master_key.clone(),
         ready: AtomicBool::new(true),
     });

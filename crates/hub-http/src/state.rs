@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use hub_providers::openai::OpenAiAdapter;
+use hub_providers::Adapters;
 use hub_store::journal::UsageJournal;
 use hub_store::key_directory::KeyDirectory;
 use hub_store::provider_directory::ProviderDirectory;
@@ -23,7 +23,8 @@ pub struct Inner {
     pub keys: Arc<KeyDirectory>,
     pub providers: Arc<ProviderDirectory>,
     pub journal: Arc<UsageJournal>,
-    pub openai: OpenAiAdapter,
+    /// One adapter per upstream protocol.
+    pub adapters: Adapters,
     pub master_key: ServerSecret,
     /// False once shutdown begins: `/readyz` fails first, new calls are refused.
     pub ready: AtomicBool,

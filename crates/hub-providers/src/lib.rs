@@ -7,8 +7,10 @@ pub mod adapter;
 pub mod client;
 pub mod error;
 pub mod openai;
+pub mod registry;
 pub mod sse;
 
 pub use adapter::{Adapter, ChatReply, ChunkStream, StreamReply, Target};
 pub use client::{HttpClient, Timeouts};
 pub use error::{ProviderError, UpstreamFailure};
+pub use registry::Adapters;

@@ -43,13 +43,14 @@ async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: Body
     let est_input = estimate_tokens_from_bytes(text_bytes, messages);
     let intent = CallIntent { project: project(headers), endpoint: "chat.completions", model: &req.model, stream: req.is_stream(), est_input_tokens: est_input };
     let mut guard = admit::admit(state, &caller, ctx, intent).await?;
-    let target = match resolve::chat_target(state, &req.model) {
-        Ok(t) => t,
+    let route = match resolve::chat_route(state, &req.model) {
+        Ok(r) => r,
         Err(e) => {
             guard.fail(&e);
             return Err(e);
         }
     };
+    let (target, adapter) = (route.target, route.adapter);
     guard.hold.provider = target.provider.clone();
     guard.hold.credential_id = target.credential_id.clone();
     guard.hold.model = target.model.clone();
@@ -58,9 +59,9 @@ async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: Body
         return Err(e);
     }
     if req.is_stream() {
-        stream(state, guard, &target, &req).await
+        stream(adapter, guard, &target, &req).await
     } else {
-        complete(state, guard, &target, &req).await
+        complete(adapter, guard, &target, &req).await
     }
 }
 
@@ -69,9 +70,9 @@ fn project(headers: &HeaderMap) -> Option<String> {
     (!v.is_empty()).then(|| v.chars().filter(|c| !c.is_control()).take(MAX_PROJECT_LEN).collect())
 }
 
-async fn complete(state: &AppState, guard: CallGuard, target: &hub_providers::Target, req: &ChatRequest) -> Result<Response, ApiError> {
+async fn complete(adapter: &dyn Adapter, guard: CallGuard, target: &hub_providers::Target, req: &ChatRequest) -> Result<Response, ApiError> {
     let upstream_started = Instant::now();
-    let reply = match state.openai.chat(target, req).await {
+    let reply = match adapter.chat(target, req).await {
         Ok(r) => r,
         Err(e) => return Err(fail(guard, e)),
     };
@@ -96,8 +97,8 @@ async fn complete(state: &AppState, guard: CallGuard, target: &hub_providers::Ta
     Ok(res)
 }
 
-async fn stream(state: &AppState, guard: CallGuard, target: &hub_providers::Target, req: &ChatRequest) -> Result<Response, ApiError> {
-    let reply = match state.openai.chat_stream(target, req).await {
+async fn stream(adapter: &dyn Adapter, guard: CallGuard, target: &hub_providers::Target, req: &ChatRequest) -> Result<Response, ApiError> {
+    let reply = match adapter.chat_stream(target, req).await {
         Ok(r) => r,
         Err(e) => return Err(fail(guard, e)),
     };

@@ -4,9 +4,8 @@
 
 use std::sync::Arc;
 
-use hub_core::provider::Protocol;
 use hub_core::{ModelRef, ProviderKind};
-use hub_providers::Target;
+use hub_providers::{Adapter, Target};
 use hub_store::provider_directory::ProviderEntry;
 
 use crate::error::ApiError;
@@ -15,7 +14,13 @@ use crate::state::AppState;
 const HOW_TO_NAME: &str = "Name a model as provider/model (for example openai/gpt-4o-mini or custom:<label>/<model>), \
      or use a bare name this hub routes by pattern (gpt-*, o1*, o3*, claude-*, gemini-*, deepseek-*, grok-*, doubao-*)";
 
-pub fn chat_target(state: &AppState, requested: &str) -> Result<Target, ApiError> {
+/// Where a call goes, and the adapter that speaks that provider's protocol.
+pub struct Route<'a> {
+    pub target: Target,
+    pub adapter: &'a dyn Adapter,
+}
+
+pub fn chat_route<'a>(state: &'a AppState, requested: &str) -> Result<Route<'a>, ApiError> {
     let parsed = ModelRef::parse(requested, |p| state.providers.is_provider_name(p))
         .map_err(|e| ApiError::bad_request(Some("model"), e.to_string()))?;
     let entry = match &parsed.provider {
@@ -35,24 +40,22 @@ pub fn chat_target(state: &AppState, requested: &str) -> Result<Target, ApiError
             ))
         })?,
     };
-    if entry.kind.protocol() != Protocol::OpenAiChat {
-        return Err(ApiError::ModelNotFound(format!(
-            "Provider '{}' does not serve chat completions through this hub yet.",
-            entry.name
-        )));
-    }
+    let adapter = state.adapters.for_protocol(entry.kind.protocol()).ok_or_else(|| {
+        ApiError::ModelNotFound(format!("Provider '{}' does not serve chat completions through this hub yet.", entry.name))
+    })?;
     if !entry.usable() {
         return Err(ApiError::ModelNotFound(format!("Provider '{}' has no credential configured.", entry.name)));
     }
     let credential = entry.pick_credential();
-    Ok(Target {
+    let target = Target {
         provider: entry.name.clone(),
         kind: entry.kind,
         base_url: entry.base_url.clone(),
         credential_id: credential.map(|c| c.id.clone()),
         api_key: credential.map(|c| c.secret.clone()),
         model: parsed.model,
-    })
+    };
+    Ok(Route { target, adapter })
 }
 
 fn bare_model_provider(state: &AppState, model: &str) -> Option<Arc<ProviderEntry>> {
