@@ -5,7 +5,9 @@
 
 pub mod base62;
 pub mod chat;
+pub mod embeddings;
 pub mod ids;
+pub mod images;
 pub mod key;
 pub mod model_name;
 pub mod money;

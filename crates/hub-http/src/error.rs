@@ -135,6 +135,7 @@ impl ApiError {
                     _ => ("upstream_error", Some("provider_error")),
                 },
                 ProviderError::Timeout(_) => ("upstream_error", Some("provider_timeout")),
+                ProviderError::Unsupported(_) => ("invalid_request_error", Some("unsupported_operation")),
                 _ => ("upstream_error", Some("provider_error")),
             },
         }
@@ -186,6 +187,7 @@ fn upstream_status(e: &ProviderError) -> StatusCode {
             FailureKind::Auth | FailureKind::Server | FailureKind::Other => StatusCode::BAD_GATEWAY,
         },
         ProviderError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        ProviderError::Unsupported(_) => StatusCode::BAD_REQUEST,
         ProviderError::Connect(_) | ProviderError::Protocol(_) | ProviderError::StreamCut | ProviderError::Config(_) => StatusCode::BAD_GATEWAY,
     }
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::Stream;
 use hub_core::chat::{ChatChunk, ChatCompletion, ChatRequest};
+use hub_core::embeddings::{EmbeddingsRequest, EmbeddingsResponse};
+use hub_core::images::{ImageRequest, ImageResponse};
 use hub_core::{ProviderKind, Secret};
 
 use crate::error::ProviderError;
@@ -51,4 +53,15 @@ pub trait Adapter: Send + Sync {
         target: &'a Target,
         req: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<StreamReply, ProviderError>>;
+
+    /// Embeddings, for providers that offer them.
+    fn embeddings<'a>(&'a self, _target: &'a Target, _req: &'a EmbeddingsRequest) -> BoxFuture<'a, Result<EmbeddingsResponse, ProviderError>> {
+        Box::pin(async { Err(ProviderError::Unsupported("embeddings")) })
+    }
+
+    /// Image generation, for providers that offer it. Images come back as the provider gives
+    /// them (URLs or base64); the HTTP layer turns them into what the client asked for.
+    fn images<'a>(&'a self, _target: &'a Target, _req: &'a ImageRequest) -> BoxFuture<'a, Result<ImageResponse, ProviderError>> {
+        Box::pin(async { Err(ProviderError::Unsupported("image generation")) })
+    }
 }

@@ -56,6 +56,8 @@ pub enum ProviderError {
     StreamCut,
     #[error("the provider is misconfigured: {0}")]
     Config(String),
+    #[error("this provider does not offer {0}")]
+    Unsupported(&'static str),
 }
 
 impl ProviderError {
@@ -67,7 +69,7 @@ impl ProviderError {
                 f.kind,
                 FailureKind::Auth | FailureKind::RateLimited | FailureKind::Overloaded | FailureKind::Server
             ),
-            ProviderError::Protocol(_) | ProviderError::StreamCut | ProviderError::Config(_) => false,
+            ProviderError::Protocol(_) | ProviderError::StreamCut | ProviderError::Config(_) | ProviderError::Unsupported(_) => false,
         }
     }
 
@@ -88,6 +90,7 @@ impl ProviderError {
             ProviderError::Protocol(_) => "upstream_protocol",
             ProviderError::StreamCut => "upstream_stream_cut",
             ProviderError::Config(_) => "provider_config",
+            ProviderError::Unsupported(_) => "unsupported",
         }
     }
 }

@@ -72,10 +72,6 @@ pub fn env_fallbacks() -> Vec<Arc<ProviderEntry>> {
     let mut out = Vec::new();
     for kind in ProviderKind::ALL {
         let Some(prefix) = kind.env_prefix() else { continue };
-        if kind.protocol() != hub_core::provider::Protocol::OpenAiChat {
-            // Other protocols come with their own adapters.
-            continue;
-        }
         let key = std::env::var(format!("{prefix}_API_KEY")).ok().filter(|v| !v.trim().is_empty());
         let base = std::env::var(format!("{prefix}_BASE_URL")).ok().filter(|v| !v.trim().is_empty());
         if key.is_none() && !(kind == ProviderKind::Ollama && base.is_some()) {
