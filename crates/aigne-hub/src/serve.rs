@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use hub_core::Pepper;
 use hub_http::{AppState, HttpConfig, Inner};
+use hub_providers::health::{HealthBook, RetryBudget};
 use hub_providers::{Adapters, HttpClient, Timeouts};
 use hub_store::journal::{LedgerWriter, UsageJournal};
 use hub_store::key_directory::KeyDirectory;
@@ -56,6 +57,8 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
         providers: Arc::clone(&providers),
         journal: Arc::clone(&journal),
         adapters: Adapters::new(client),
+        health: HealthBook::default(),
+        retry_budget: RetryBudget::default(),
         master_key: server_secrets.master_key.clone(),
         ready: AtomicBool::new(true),
     });

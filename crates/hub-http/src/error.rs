@@ -9,6 +9,7 @@ use std::time::Duration;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hub_providers::error::FailureKind;
+use hub_providers::health::WaitReason;
 use hub_providers::ProviderError;
 use hub_store::StoreError;
 use serde::Serialize;
@@ -65,6 +66,8 @@ pub enum ApiError {
     Backpressure,
     #[error("The hub is shutting down")]
     ShuttingDown,
+    #[error("{}", no_capacity_message(provider, *retry_after, *reason))]
+    NoCapacity { provider: String, retry_after: Duration, reason: WaitReason },
     #[error("{0}")]
     Upstream(ProviderError),
     #[error("Storage is unavailable")]
@@ -98,6 +101,12 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::ModelNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Backpressure | ApiError::ShuttingDown | ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            // Every credential is out of rotation: say why in the status clients act on.
+            ApiError::NoCapacity { reason, .. } => match reason {
+                WaitReason::CoolingDown => StatusCode::TOO_MANY_REQUESTS,
+                WaitReason::CircuitOpen => StatusCode::SERVICE_UNAVAILABLE,
+                WaitReason::SetAside => StatusCode::BAD_GATEWAY,
+            },
             ApiError::Upstream(e) => upstream_status(e),
         }
     }
@@ -111,6 +120,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::ModelNotFound(_) => "model_not_found",
             ApiError::Backpressure => "backpressure",
+            ApiError::NoCapacity { .. } => "no_capacity",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::Upstream(e) => e.class(),
             ApiError::Storage(_) => "storage",
@@ -125,6 +135,11 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => ("invalid_request_error", Some("request_too_large")),
             ApiError::ModelNotFound(_) => ("invalid_request_error", Some("model_not_found")),
             ApiError::Backpressure | ApiError::ShuttingDown => ("server_error", Some("unavailable")),
+            ApiError::NoCapacity { reason, .. } => match reason {
+                WaitReason::CoolingDown => ("rate_limit_error", Some("rate_limit_exceeded")),
+                WaitReason::CircuitOpen => ("upstream_error", Some("provider_unavailable")),
+                WaitReason::SetAside => ("upstream_error", Some("provider_auth_failed")),
+            },
             ApiError::Storage(_) => ("server_error", Some("storage_unavailable")),
             ApiError::Upstream(e) => match e {
                 ProviderError::Upstream(f) => match f.kind {
@@ -144,6 +159,7 @@ impl ApiError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             ApiError::Backpressure | ApiError::ShuttingDown | ApiError::Storage(_) => Some(Duration::from_secs(1)),
+            ApiError::NoCapacity { retry_after, reason, .. } => (*reason != WaitReason::SetAside).then_some(*retry_after),
             ApiError::Upstream(ProviderError::Upstream(f)) if matches!(f.kind, FailureKind::RateLimited | FailureKind::Overloaded) => {
                 Some(f.retry_after.unwrap_or(Duration::from_secs(1)))
             }
@@ -173,6 +189,15 @@ impl ApiError {
         let (kind, code) = self.kind_and_code();
         let message = self.message();
         serde_json::to_vec(&Envelope { error: Body { message: &message, kind, param: self.param(), code } }).unwrap_or_default()
+    }
+}
+
+fn no_capacity_message(provider: &str, retry_after: Duration, reason: WaitReason) -> String {
+    let secs = retry_after.as_secs().max(1);
+    match reason {
+        WaitReason::CoolingDown => format!("{provider} rate-limited this hub; retry after {secs} s"),
+        WaitReason::CircuitOpen => format!("{provider} is failing; the hub is holding calls back for {secs} s"),
+        WaitReason::SetAside => format!("{provider} refused the hub's credential; an admin must check the provider's API key"),
     }
 }
 

@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use hub_providers::health::{HealthBook, RetryBudget};
 use hub_providers::Adapters;
 use hub_store::journal::UsageJournal;
 use hub_store::key_directory::KeyDirectory;
@@ -25,6 +26,10 @@ pub struct Inner {
     pub journal: Arc<UsageJournal>,
     /// One adapter per upstream protocol.
     pub adapters: Adapters,
+    /// Circuit breakers, cool-downs and set-aside credentials.
+    pub health: HealthBook,
+    /// Bounds the extra upstream load retries may add.
+    pub retry_budget: RetryBudget,
     pub master_key: ServerSecret,
     /// False once shutdown begins: `/readyz` fails first, new calls are refused.
     pub ready: AtomicBool,

@@ -4,8 +4,10 @@
 //! (`hub_core::chat`) and a resolved [`Target`], and give back canonical replies or streams.
 
 pub mod adapter;
+pub mod anthropic;
 pub mod client;
 pub mod error;
+pub mod health;
 pub mod openai;
 pub mod registry;
 pub mod sse;

@@ -53,6 +53,17 @@ impl ProviderEntry {
         self.credentials.first()
     }
 
+    /// Every enabled credential, starting from the next one in weighted round-robin order: the
+    /// first is the preferred attempt, the rest are where retries go.
+    pub fn credential_order(&self) -> Vec<&OpenCredential> {
+        let Some(first) = self.pick_credential() else { return Vec::new() };
+        let mut out = vec![first];
+        let start = self.credentials.iter().position(|c| c.id == first.id).unwrap_or(0);
+        let n = self.credentials.len();
+        out.extend((1..n).map(|i| &self.credentials[(start + i) % n]));
+        out
+    }
+
     /// Callable: has a credential, or needs none.
     pub fn usable(&self) -> bool {
         !self.credentials.is_empty() || !self.kind.needs_api_key()

@@ -43,3 +43,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 10 * 1024 * 1024;
 pub const SMALL_BODY_LIMIT: usize = 4096;
 /// Array nesting depth of the "deeply nested JSON" request.
 pub const NESTING_DEPTH: usize = 100_000;
+
+/// The `Retry-After` the simulated provider sends with a 429; the hub cools the credential down
+/// for that long.
+pub const PROVIDER_RETRY_AFTER_SECS: u64 = 1;

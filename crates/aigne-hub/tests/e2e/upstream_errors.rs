@@ -12,7 +12,7 @@ async fn upstream_rate_limit_reaches_the_client_with_retry_after() {
     let env = setup().await;
     env.sim.push_fault(Fault::Status {
         status: 429,
-        retry_after: Some(7),
+        retry_after: Some(limits::PROVIDER_RETRY_AFTER_SECS),
     });
     let reply = expect_error(
         chat(&env.hub, &env.key.key, &hello()).await,
@@ -22,7 +22,7 @@ async fn upstream_rate_limit_reaches_the_client_with_retry_after() {
     .await;
     assert_eq!(
         header(&reply.headers, "retry-after").as_deref(),
-        Some("7"),
+        Some(limits::PROVIDER_RETRY_AFTER_SECS.to_string().as_str()),
         "Retry-After is passed on"
     );
     let rid = request_id(&reply.headers);
@@ -36,7 +36,15 @@ async fn upstream_rate_limit_reaches_the_client_with_retry_after() {
     assert_eq!(str_field(&record, "outcome"), "error", "{record}");
     assert_eq!(u64_field(&record, "tokens_out"), 0, "{record}");
 
-    // The next call is fine again.
+    // While the credential cools down, the hub answers 429 itself instead of hammering the
+    // provider again.
+    let seen = env.sim.stats().chat_requests;
+    let held = expect_error(chat(&env.hub, &env.key.key, &hello()).await, 429, "cooling down").await;
+    assert!(header(&held.headers, "retry-after").is_some(), "Retry-After while cooling down");
+    assert_eq!(env.sim.stats().chat_requests, seen, "no upstream call during the cool-down");
+
+    // After the provider's Retry-After the credential is back.
+    tokio::time::sleep(std::time::Duration::from_secs(limits::PROVIDER_RETRY_AFTER_SECS) + limits::SETTLE).await;
     expect_completion(chat(&env.hub, &env.key.key, &hello()).await).await;
 }
 
@@ -69,7 +77,11 @@ async fn provider_refusing_the_hub_credential_is_a_502_that_reveals_nothing() {
             );
         }
     }
-    assert_eq!(sim.stats().unauthorized, 2);
+    assert_eq!(
+        sim.stats().unauthorized,
+        1,
+        "after one refusal the credential is set aside: the next call does not reach the provider"
+    );
     let records = hub.wait_for_usage(2, limits::USAGE_VISIBLE).await.unwrap();
     for r in &records {
         assert_eq!(u64_field(r, "status"), 502, "{r}");

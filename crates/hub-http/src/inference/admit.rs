@@ -63,6 +63,14 @@ pub async fn admit(state: &AppState, caller: &Caller, ctx: &RequestCtx, intent: 
 }
 
 impl CallGuard {
+    /// Names the provider, credential and upstream model the call goes to (updated if a retry
+    /// moves it to another credential).
+    pub fn name_target(&mut self, target: &hub_providers::Target) {
+        self.hold.provider.clone_from(&target.provider);
+        self.hold.credential_id.clone_from(&target.credential_id);
+        self.hold.model.clone_from(&target.model);
+    }
+
     /// Journals the hold. Called after the target is resolved and before the upstream is
     /// contacted: a call the upstream may have seen always has a hold on disk.
     pub fn journal_hold(&mut self) -> Result<(), ApiError> {

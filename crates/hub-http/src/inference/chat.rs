@@ -8,11 +8,9 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
-use futures::StreamExt;
 use hub_core::chat::ChatRequest;
 use hub_core::usage::estimate_tokens_from_bytes;
 use hub_core::validate;
-use hub_providers::adapter::Adapter;
 use hub_providers::ProviderError;
 
 use crate::context::RequestCtx;
@@ -21,7 +19,9 @@ use crate::inference::admit::{self, CallGuard, CallIntent};
 use crate::inference::authorize::RouteFamily;
 use crate::inference::settle::{self, Outcome};
 use crate::inference::stream_back::MeteredSse;
-use crate::inference::{authenticate, body, resolve};
+use crate::inference::relay::{self, Failed};
+use crate::inference::resolve::{self, Plan};
+use crate::inference::{authenticate, body};
 use crate::state::AppState;
 
 const PROJECT_HEADER: &str = "x-aigne-hub-client-did";
@@ -43,25 +43,24 @@ async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: Body
     let est_input = estimate_tokens_from_bytes(text_bytes, messages);
     let intent = CallIntent { project: project(headers), endpoint: "chat.completions", model: &req.model, stream: req.is_stream(), est_input_tokens: est_input };
     let mut guard = admit::admit(state, &caller, ctx, intent).await?;
-    let route = match resolve::chat_route(state, &req.model) {
-        Ok(r) => r,
+    let plan = match resolve::plan(state, &req.model) {
+        Ok(p) => p,
         Err(e) => {
             guard.fail(&e);
             return Err(e);
         }
     };
-    let (target, adapter) = (route.target, route.adapter);
-    guard.hold.provider = target.provider.clone();
-    guard.hold.credential_id = target.credential_id.clone();
-    guard.hold.model = target.model.clone();
+    if let Some(first) = plan.preferred() {
+        guard.name_target(first);
+    }
     if let Err(e) = guard.journal_hold() {
         guard.fail(&e);
         return Err(e);
     }
     if req.is_stream() {
-        stream(adapter, guard, &target, &req).await
+        stream(state, guard, &plan, &req).await
     } else {
-        complete(adapter, guard, &target, &req).await
+        complete(state, guard, &plan, &req).await
     }
 }
 
@@ -70,14 +69,23 @@ fn project(headers: &HeaderMap) -> Option<String> {
     (!v.is_empty()).then(|| v.chars().filter(|c| !c.is_control()).take(MAX_PROJECT_LEN).collect())
 }
 
-async fn complete(adapter: &dyn Adapter, guard: CallGuard, target: &hub_providers::Target, req: &ChatRequest) -> Result<Response, ApiError> {
+async fn complete(state: &AppState, mut guard: CallGuard, plan: &Plan<'_>, req: &ChatRequest) -> Result<Response, ApiError> {
     let upstream_started = Instant::now();
-    let reply = match adapter.chat(target, req).await {
+    let relayed = match relay::chat(state, plan, req).await {
         Ok(r) => r,
-        Err(e) => return Err(fail(guard, e)),
+        Err(failed) => return Err(fail(guard, failed)),
     };
+    guard.name_target(&relayed.target);
+    let reply = relayed.value;
     let upstream_ms = upstream_started.elapsed().as_secs_f64() * 1000.0;
-    let body = serde_json::to_vec(&reply.completion).map_err(|e| fail_protocol(e.to_string()))?;
+    let body = match serde_json::to_vec(&reply.completion) {
+        Ok(b) => b,
+        Err(e) => {
+            let err = ApiError::Upstream(ProviderError::Protocol(e.to_string()));
+            guard.fail(&err);
+            return Err(err);
+        }
+    };
     let output_chars = reply.completion.choices.iter().map(|c| c.message.content.as_deref().map_or(0, str::len)).sum();
     let total_ms = guard.started.elapsed().as_secs_f64() * 1000.0;
     settle::finish(
@@ -97,22 +105,18 @@ async fn complete(adapter: &dyn Adapter, guard: CallGuard, target: &hub_provider
     Ok(res)
 }
 
-async fn stream(adapter: &dyn Adapter, guard: CallGuard, target: &hub_providers::Target, req: &ChatRequest) -> Result<Response, ApiError> {
-    let reply = match adapter.chat_stream(target, req).await {
+async fn stream(state: &AppState, mut guard: CallGuard, plan: &Plan<'_>, req: &ChatRequest) -> Result<Response, ApiError> {
+    // The relay peeks the first chunk before the hub commits to 200: an upstream that fails at
+    // once still gets a proper HTTP error, and a retry elsewhere stays possible.
+    let relayed = match relay::stream(state, plan, req).await {
         Ok(r) => r,
-        Err(e) => return Err(fail(guard, e)),
+        Err(failed) => return Err(fail(guard, failed)),
     };
-    let mut chunks = reply.chunks;
-    // Peek the first chunk before committing to 200: an upstream that fails at once still gets
-    // a proper HTTP error (and a retry elsewhere stays possible).
-    let first = match chunks.next().await {
-        Some(Ok(c)) => c,
-        Some(Err(e)) => return Err(fail(guard, e)),
-        None => return Err(fail(guard, ProviderError::StreamCut)),
-    };
-    let upstream_ttfb_ms = reply.upstream_ttfb.as_secs_f64() * 1000.0;
+    guard.name_target(&relayed.target);
+    let open = relayed.value;
+    let upstream_ttfb_ms = open.upstream_ttfb.as_secs_f64() * 1000.0;
     let hub_ms = guard.started.elapsed().as_secs_f64() * 1000.0 - upstream_ttfb_ms;
-    let metered = MeteredSse::new(chunks, first, guard, req.wants_usage_in_stream(), upstream_ttfb_ms as u64);
+    let metered = MeteredSse::new(open.rest, open.first, guard, req.wants_usage_in_stream(), upstream_ttfb_ms as u64);
     let mut res = Response::new(Body::from_stream(metered));
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
@@ -122,14 +126,12 @@ async fn stream(adapter: &dyn Adapter, guard: CallGuard, target: &hub_providers:
     Ok(res)
 }
 
-fn fail(guard: CallGuard, e: ProviderError) -> ApiError {
-    let err = ApiError::Upstream(e);
-    guard.fail(&err);
-    err
-}
-
-fn fail_protocol(message: String) -> ApiError {
-    ApiError::Upstream(ProviderError::Protocol(message))
+fn fail(mut guard: CallGuard, failed: Failed) -> ApiError {
+    if let Some(t) = &failed.target {
+        guard.name_target(t);
+    }
+    guard.fail(&failed.error);
+    failed.error
 }
 
 /// `Server-Timing: hub;dur=…, upstream;dur=…` so users can see the hub's own overhead.

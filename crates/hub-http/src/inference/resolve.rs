@@ -1,6 +1,7 @@
-//! Step 4: which provider, credential and upstream model serve the requested model name.
+//! Step 4: which provider, credentials and upstream model serve the requested model name.
 //! `provider/model` goes to that provider; a leading `aignehub/` is dropped; a bare name goes to
 //! the provider its well-known pattern names (`gpt-*` → openai, `claude-*` → anthropic, …).
+//! The result is a [`Plan`]: the adapter and the ordered attempts the relay may make.
 
 use std::sync::Arc;
 
@@ -14,13 +15,21 @@ use crate::state::AppState;
 const HOW_TO_NAME: &str = "Name a model as provider/model (for example openai/gpt-4o-mini or custom:<label>/<model>), \
      or use a bare name this hub routes by pattern (gpt-*, o1*, o3*, claude-*, gemini-*, deepseek-*, grok-*, doubao-*)";
 
-/// Where a call goes, and the adapter that speaks that provider's protocol.
-pub struct Route<'a> {
-    pub target: Target,
+/// Where a call may go: the adapter for the provider's protocol and the targets to try, in
+/// order (one per credential, preferred first).
+pub struct Plan<'a> {
     pub adapter: &'a dyn Adapter,
+    pub targets: Vec<Target>,
 }
 
-pub fn chat_route<'a>(state: &'a AppState, requested: &str) -> Result<Route<'a>, ApiError> {
+impl Plan<'_> {
+    /// The first choice, which the call's hold names before any attempt.
+    pub fn preferred(&self) -> Option<&Target> {
+        self.targets.first()
+    }
+}
+
+pub fn plan<'a>(state: &'a AppState, requested: &str) -> Result<Plan<'a>, ApiError> {
     let parsed = ModelRef::parse(requested, |p| state.providers.is_provider_name(p))
         .map_err(|e| ApiError::bad_request(Some("model"), e.to_string()))?;
     let entry = match &parsed.provider {
@@ -46,16 +55,17 @@ pub fn chat_route<'a>(state: &'a AppState, requested: &str) -> Result<Route<'a>,
     if !entry.usable() {
         return Err(ApiError::ModelNotFound(format!("Provider '{}' has no credential configured.", entry.name)));
     }
-    let credential = entry.pick_credential();
-    let target = Target {
+    let target = |credential: Option<&hub_store::providers::OpenCredential>| Target {
         provider: entry.name.clone(),
         kind: entry.kind,
         base_url: entry.base_url.clone(),
         credential_id: credential.map(|c| c.id.clone()),
         api_key: credential.map(|c| c.secret.clone()),
-        model: parsed.model,
+        model: parsed.model.clone(),
     };
-    Ok(Route { target, adapter })
+    let order = entry.credential_order();
+    let targets = if order.is_empty() { vec![target(None)] } else { order.into_iter().map(|c| target(Some(c))).collect() };
+    Ok(Plan { adapter, targets })
 }
 
 fn bare_model_provider(state: &AppState, model: &str) -> Option<Arc<ProviderEntry>> {
