@@ -1,7 +1,10 @@
 //! Random identifiers for rows (`usr_…`, `key_…`) and requests (`req_…`).
 
+/// Row and request ids: unique and unguessable, but not secrets, so they come from the
+/// thread-local CSPRNG (seeded from the OS) instead of a system call per id. Keys and tokens
+/// use the OS generator directly.
 pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", crate::base62::random(&mut rand::rngs::OsRng, 16))
+    format!("{prefix}_{}", crate::base62::random(&mut rand::thread_rng(), 16))
 }
 
 /// Current time in Unix milliseconds.

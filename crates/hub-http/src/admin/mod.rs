@@ -195,7 +195,14 @@ async fn list_providers(State(state): State<AppState>, headers: HeaderMap) -> Re
         .filter(|e| e.source == hub_store::provider_directory::ProviderSource::Environment)
         .map(|e| json!({"name": e.name, "base_url": e.base_url, "source": "environment", "credentials": e.credentials.iter().map(|c| json!({"id": c.id, "hint": c.secret.hint()})).collect::<Vec<_>>()}))
         .collect();
-    Ok(Json(json!({"providers": configured, "environment": env})).into_response())
+    // Live health of every credential that has carried traffic, by credential id.
+    let health: serde_json::Map<String, serde_json::Value> = state
+        .health
+        .snapshot()
+        .into_iter()
+        .map(|(id, st, last_error)| (id, json!({"status": st, "last_error": last_error})))
+        .collect();
+    Ok(Json(json!({"providers": configured, "environment": env, "health": health})).into_response())
 }
 
 #[derive(Deserialize)]

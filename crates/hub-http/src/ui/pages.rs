@@ -359,7 +359,11 @@ async fn providers_render(state: &AppState, s: &Session, error: Option<String>, 
     let mut providers: Vec<ProviderRow> = configured
         .into_iter()
         .map(|p| ProviderRow {
-            credentials: if p.credentials.is_empty() { "none".into() } else { p.credentials.iter().map(|c| c.hint.clone()).collect::<Vec<_>>().join(", ") },
+            credentials: if p.credentials.is_empty() {
+                "none".into()
+            } else {
+                p.credentials.iter().map(|c| credential_label(state, &c.id, &c.hint)).collect::<Vec<_>>().join(", ")
+            },
             name: p.name,
             base_url: p.base_url,
             source: "configured",
@@ -371,11 +375,23 @@ async fn providers_render(state: &AppState, s: &Session, error: Option<String>, 
             name: e.name.clone(),
             base_url: e.base_url.clone(),
             source: "environment",
-            credentials: e.credentials.iter().map(|c| c.secret.hint()).collect::<Vec<_>>().join(", "),
+            credentials: e.credentials.iter().map(|c| credential_label(state, &c.id, &c.secret.hint())).collect::<Vec<_>>().join(", "),
             enabled: true,
         });
     }
     Ok(render(&ProvidersPage { nav: nav(s, "providers"), providers, error, notice }, status))
+}
+
+/// A masked credential and its live health, e.g. `…abcd (cooling down)`.
+fn credential_label(state: &AppState, id: &str, hint: &str) -> String {
+    use hub_providers::health::HealthState;
+    let status = match state.health.get(id).state() {
+        HealthState::Healthy => return hint.to_owned(),
+        HealthState::CoolingDown { .. } => "cooling down after a rate limit".to_owned(),
+        HealthState::CircuitOpen { .. } => "failing; held back".to_owned(),
+        HealthState::SetAside { reason, .. } => format!("set aside: {reason}"),
+    };
+    format!("{hint} ({status})")
 }
 
 #[derive(Deserialize)]
