@@ -4,7 +4,6 @@
 //! (`hub_core::chat`) and a resolved [`Target`], and give back canonical replies or streams.
 
 pub mod adapter;
-pub mod anthropic;
 pub mod client;
 pub mod error;
 pub mod health;
