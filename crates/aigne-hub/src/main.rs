@@ -6,6 +6,11 @@ mod serve;
 
 use std::process::ExitCode;
 
+/// The hot path allocates many small, short-lived buffers (headers, JSON, chunks); mimalloc's
+/// thread-local free lists serve them far cheaper than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 
 fn main() -> ExitCode {

@@ -16,6 +16,7 @@ pub mod provider;
 pub mod secret;
 pub mod usage;
 pub mod validate;
+pub mod wire;
 
 pub use key::{ApiKey, KeyHash, KeyParseError, KeyType, Pepper};
 pub use model_name::{ModelRef, ModelRefError};

@@ -4,8 +4,11 @@
 //! (`hub_core::chat`) and a resolved [`Target`], and give back canonical replies or streams.
 
 pub mod adapter;
+pub mod anthropic;
+pub mod bedrock;
 pub mod client;
 pub mod error;
+pub mod gemini;
 pub mod health;
 pub mod openai;
 pub mod registry;

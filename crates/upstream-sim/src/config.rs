@@ -17,6 +17,9 @@ pub struct SimConfig {
     /// Reply length in tokens when the request sets neither
     /// `max_completion_tokens` nor `max_tokens`.
     pub default_completion_tokens: u32,
+    /// When set (`(access key id, secret access key)`), every Bedrock request (`/model/…`) must
+    /// carry a valid AWS Signature Version 4 for these credentials, or it gets the 403 AWS sends.
+    pub aws_credentials: Option<(String, String)>,
 }
 
 impl Default for SimConfig {
@@ -26,6 +29,7 @@ impl Default for SimConfig {
             latency: Duration::ZERO,
             chunk_interval: Duration::ZERO,
             default_completion_tokens: 12,
+            aws_credentials: None,
         }
     }
 }

@@ -18,6 +18,17 @@
 //! - `POST /v1/chat/completions` (JSON or SSE with `"stream":true`)
 //! - `POST /v1/embeddings`
 //! - `GET /v1/models`, `GET /v1/models/{id}`
+//! - `POST /v1/messages`: Anthropic's Messages API (JSON or SSE); see [`anthropic`] for its
+//!   headers, validation, reply length and event sequence. Its base URL, as Anthropic's SDKs
+//!   write it, is [`Sim::anthropic_base_url`].
+//! - `POST /model/{modelId}/converse`, `/converse-stream` and `/invoke`: Amazon Bedrock Runtime
+//!   (Converse JSON, ConverseStream event stream frames, Titan and Cohere embeddings), with
+//!   SigV4 verification when [`SimConfig::aws_credentials`] is set; see [`bedrock`]. Its base
+//!   URL is the server root, `http://IP:PORT`.
+//! - `POST /v1beta/models/{model}:generateContent`, `:streamGenerateContent` (`?alt=sse`, or a
+//!   JSON array without it) and `:batchEmbedContents`: the Gemini API, with Google's key check
+//!   (`x-goog-api-key`), request validation and error bodies; see [`gemini`]. Its base URL, as
+//!   Google's SDKs write it, is [`Sim::gemini_base_url`].
 //! - anything else: 404 `Invalid URL (METHOD /path)`
 //!
 //! # Deterministic replies and usage
@@ -70,9 +81,12 @@
 //! - `POST /__sim/config` `{"latency_ms":..,"chunk_interval_ms":..,"default_completion_tokens":..}`.
 //! - `GET /__sim/health` → `{"ok":true}`.
 
+pub mod anthropic;
+pub mod bedrock;
 pub mod config;
 mod control;
 pub mod faults;
+pub mod gemini;
 mod ids;
 pub mod openai;
 pub mod server;

@@ -66,6 +66,7 @@ async fn run(args: Args) -> ExitCode {
         latency: Duration::from_millis(args.latency_ms),
         chunk_interval: Duration::from_millis(args.chunk_interval_ms),
         default_completion_tokens: args.default_completion_tokens,
+        aws_credentials: None,
     };
     let sim = match Sim::start_on(args.listen, config).await {
         Ok(sim) => sim,

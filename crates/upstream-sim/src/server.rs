@@ -61,8 +61,13 @@ fn router(state: SharedState) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat::completions))
         .route("/v1/embeddings", post(embeddings::embeddings))
+        .route("/v1/messages", post(crate::anthropic::messages::create))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{id}", get(models::get))
+        .route("/model/{model_id}/converse", post(crate::bedrock::converse))
+        .route("/model/{model_id}/converse-stream", post(crate::bedrock::converse_stream))
+        .route("/model/{model_id}/invoke", post(crate::bedrock::invoke))
+        .route("/v1beta/models/{target}", post(crate::gemini::dispatch))
         .route("/__sim/faults", post(control::push_faults))
         .route("/__sim/fault_rate", post(control::fault_rate))
         .route("/__sim/stats", get(control::stats))
@@ -116,6 +121,18 @@ impl Sim {
             _ => {}
         }
         format!("http://{addr}/v1")
+    }
+
+    /// What an Anthropic SDK's `base_url` should be: `http://IP:PORT` (the Messages API
+    /// lives at `/v1/messages` under it).
+    pub fn anthropic_base_url(&self) -> String {
+        self.base_url().trim_end_matches("/v1").to_owned()
+    }
+
+    /// What a Google Gen AI SDK's `base_url` should be: `http://IP:PORT` (the Gemini API lives
+    /// at `/v1beta/models/…` under it).
+    pub fn gemini_base_url(&self) -> String {
+        self.base_url().trim_end_matches("/v1").to_owned()
     }
 
     /// Queues `fault` for the next request it applies to (FIFO).

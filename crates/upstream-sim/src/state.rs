@@ -20,6 +20,8 @@ pub(crate) struct AppState {
     pub ids: IdSource,
     /// Constant per server, as OpenAI's is per model deployment.
     pub fingerprint: String,
+    /// Credentials Bedrock requests must be signed with, when set.
+    pub aws_credentials: Option<(String, String)>,
 }
 
 pub(crate) type SharedState = Arc<AppState>;
@@ -35,6 +37,7 @@ impl AppState {
             faults: FaultPlan::default(),
             ids,
             fingerprint,
+            aws_credentials: config.aws_credentials.clone(),
         }
     }
 

@@ -42,6 +42,16 @@ pub struct Stats {
     pub total_prompt_tokens: u64,
     /// Sum of `prompt_tokens` over embedding replies produced.
     pub total_embedding_tokens: u64,
+    /// Requests received on Anthropic's `POST /v1/messages`, whatever their outcome. Their
+    /// tokens count in `total_prompt_tokens` / `total_completion_tokens`.
+    #[serde(default)]
+    pub messages_requests: u64,
+    /// Body of the latest `/v1/messages` request, if it was valid JSON.
+    #[serde(default)]
+    pub last_messages_body: Option<serde_json::Value>,
+    /// `x-api-key` header of the latest `/v1/messages` request.
+    #[serde(default)]
+    pub last_x_api_key: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -57,7 +67,10 @@ pub(crate) struct Counters {
     pub total_completion_tokens: AtomicU64,
     pub total_prompt_tokens: AtomicU64,
     pub total_embedding_tokens: AtomicU64,
+    pub messages_requests: AtomicU64,
     last_chat_body: Mutex<Option<Bytes>>,
+    last_messages_body: Mutex<Option<Bytes>>,
+    last_x_api_key: Mutex<Option<HeaderValue>>,
     last_authorization: Mutex<Option<HeaderValue>>,
 }
 
@@ -79,6 +92,14 @@ impl Counters {
         *self.last_authorization.lock() = value.cloned();
     }
 
+    pub(crate) fn record_messages_body(&self, body: &Bytes) {
+        *self.last_messages_body.lock() = Some(body.clone());
+    }
+
+    pub(crate) fn record_x_api_key(&self, value: Option<&HeaderValue>) {
+        *self.last_x_api_key.lock() = value.cloned();
+    }
+
     pub(crate) fn snapshot(&self) -> Stats {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let body = self.last_chat_body.lock().clone();
@@ -97,6 +118,17 @@ impl Counters {
             total_completion_tokens: load(&self.total_completion_tokens),
             total_prompt_tokens: load(&self.total_prompt_tokens),
             total_embedding_tokens: load(&self.total_embedding_tokens),
+            messages_requests: load(&self.messages_requests),
+            last_messages_body: self
+                .last_messages_body
+                .lock()
+                .clone()
+                .and_then(|b| serde_json::from_slice(&b).ok()),
+            last_x_api_key: self
+                .last_x_api_key
+                .lock()
+                .clone()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
         }
     }
 
@@ -114,11 +146,14 @@ impl Counters {
             &self.total_completion_tokens,
             &self.total_prompt_tokens,
             &self.total_embedding_tokens,
+            &self.messages_requests,
         ] {
             c.store(0, Ordering::Relaxed);
         }
         *self.last_chat_body.lock() = None;
         *self.last_authorization.lock() = None;
+        *self.last_messages_body.lock() = None;
+        *self.last_x_api_key.lock() = None;
     }
 }
 
