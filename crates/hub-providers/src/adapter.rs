@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::Stream;
-use hub_core::chat::{ChatChunk, ChatCompletion, ChatRequest};
+use hub_core::chat::ChatRequest;
+use hub_core::wire::{Chunk, Completion};
 use hub_core::embeddings::{EmbeddingsRequest, EmbeddingsResponse};
 use hub_core::images::{ImageRequest, ImageResponse};
 use hub_core::{ProviderKind, Secret};
@@ -26,12 +27,14 @@ pub struct Target {
     pub model: String,
 }
 
-pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<ChatChunk, ProviderError>> + Send>>;
+/// Streamed chunks, typed or still in the OpenAI wire form (see `hub_core::wire`).
+pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<Chunk, ProviderError>> + Send>>;
 
 /// A complete, non-streamed reply.
 #[derive(Debug)]
 pub struct ChatReply {
-    pub completion: ChatCompletion,
+    /// Typed, or the upstream's OpenAI JSON when it already is in the client's format.
+    pub completion: Completion,
     /// Time from sending the request to the upstream's response headers.
     pub upstream_ttfb: Duration,
 }

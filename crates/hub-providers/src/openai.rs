@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{Stream, StreamExt};
-use hub_core::chat::{ChatChunk, ChatCompletion, ChatRequest, Extra, Message, ResponseFormat, Stop, StreamOptions, Tool};
+use hub_core::chat::{ChatRequest, Extra, Message, ResponseFormat, Stop, StreamOptions, Tool};
+use hub_core::wire::{Chunk, Completion};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -78,7 +79,9 @@ impl Adapter for OpenAiAdapter {
             let work = async {
                 let (response, upstream_ttfb) = self.send(target, req, false).await?;
                 let body = read_limited(response, MAX_REPLY_BYTES).await?;
-                let completion: ChatCompletion = serde_json::from_slice(&body)
+                // The client speaks this protocol too: forward the body as it came, reading only
+                // usage and output size from it.
+                let completion = Completion::from_openai_json(Bytes::from(body))
                     .map_err(|e| ProviderError::Protocol(format!("chat completion: {e}")))?;
                 Ok(ChatReply { completion, upstream_ttfb })
             };
@@ -228,7 +231,7 @@ struct StreamState<S> {
 
 /// Decodes an OpenAI-style SSE body into canonical chunks. Ends at `[DONE]`; a body that ends
 /// without it is [`ProviderError::StreamCut`]; silence longer than `idle` is a timeout.
-pub fn decode_stream<S, E>(bytes: S, idle: Duration, credential: Option<String>) -> impl Stream<Item = Result<ChatChunk, ProviderError>> + Send
+pub fn decode_stream<S, E>(bytes: S, idle: Duration, credential: Option<String>) -> impl Stream<Item = Result<Chunk, ProviderError>> + Send
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: std::fmt::Display + Send,
@@ -240,7 +243,7 @@ where
                 return None;
             }
             if let Some(event) = st.pending.pop_front() {
-                match interpret(&event, st.credential.as_deref()) {
+                match interpret(event, st.credential.as_deref()) {
                     Interpreted::Chunk(c) => return Some((Ok(*c), st)),
                     Interpreted::Done => return None,
                     Interpreted::Skip => continue,
@@ -288,13 +291,13 @@ where
 }
 
 enum Interpreted {
-    Chunk(Box<ChatChunk>),
+    Chunk(Box<Chunk>),
     Done,
     Skip,
     Error(ProviderError),
 }
 
-fn interpret(event: &SseEvent, credential: Option<&str>) -> Interpreted {
+fn interpret(event: SseEvent, credential: Option<&str>) -> Interpreted {
     if event.event.as_deref() == Some("__eof") {
         return Interpreted::Error(ProviderError::StreamCut);
     }
@@ -320,7 +323,8 @@ fn interpret(event: &SseEvent, credential: Option<&str>) -> Interpreted {
             }));
         }
     }
-    match serde_json::from_str::<ChatChunk>(data) {
+    let json = if data.len() == event.data.len() { Bytes::from(event.data) } else { Bytes::copy_from_slice(data.as_bytes()) };
+    match Chunk::from_openai_json(json) {
         Ok(c) => Interpreted::Chunk(Box::new(c)),
         Err(e) => Interpreted::Error(ProviderError::Protocol(format!("stream chunk: {e}"))),
     }
@@ -330,7 +334,7 @@ fn interpret(event: &SseEvent, credential: Option<&str>) -> Interpreted {
 mod tests {
     use super::*;
 
-    fn run(chunks: Vec<&'static [u8]>) -> Vec<Result<ChatChunk, ProviderError>> {
+    fn run(chunks: Vec<&'static [u8]>) -> Vec<Result<Chunk, ProviderError>> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_time().build();
         let Ok(rt) = rt else { return Vec::new() };
         rt.block_on(async move {
@@ -348,7 +352,7 @@ mod tests {
         ]);
         assert_eq!(out.len(), 3);
         assert!(out.iter().all(Result::is_ok));
-        let usage = out.last().and_then(|r| r.as_ref().ok()).and_then(|c| c.usage.clone());
+        let usage = out.last().and_then(|r| r.as_ref().ok()).and_then(|c| c.usage().cloned());
         assert_eq!(usage.map(|u| u.total_tokens), Some(8));
     }
 

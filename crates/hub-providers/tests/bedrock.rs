@@ -44,15 +44,19 @@ async fn signed_chat_and_stream_reach_the_simulator() {
     let sim = sim().await;
     let t = target(&sim, "anthropic.claude-3-haiku-20240307-v1:0", &format!("{AKID}:{SECRET}:SESSIONTOKEN"));
     let reply = adapter().chat(&t, &chat_request()).await.unwrap();
-    assert_eq!(reply.completion.choices[0].message.content.as_deref(), Some(reply_text(12).as_str()));
-    assert_eq!(reply.completion.usage.as_ref().map(|u| u.total_tokens), Some(19));
+    assert_eq!(reply.completion.usage().map(|u| u.total_tokens), Some(19));
+    let completion = reply.completion.into_typed().unwrap();
+    assert_eq!(completion.choices[0].message.content.as_deref(), Some(reply_text(12).as_str()));
     let auth = sim.stats().last_authorization.unwrap();
     assert!(auth.contains("/eu-central-1/bedrock/aws4_request"), "the default region signs non-AWS hosts: {auth}");
     assert!(auth.contains("x-amz-security-token"), "the session token is signed: {auth}");
 
     let stream = adapter().chat_stream(&t, &chat_request()).await.unwrap();
     let chunks: Vec<_> = stream.chunks.collect().await;
-    let text: String = chunks.iter().filter_map(|c| c.as_ref().ok()?.choices.first()?.delta.content.clone()).collect();
+    let text: String = chunks
+        .into_iter()
+        .filter_map(|c| c.ok()?.into_typed().ok()?.choices.first()?.delta.content.clone())
+        .collect();
     assert_eq!(text, reply_text(12));
     assert_eq!(sim.stats().unauthorized, 0);
 }

@@ -78,7 +78,7 @@ async fn complete(state: &AppState, mut guard: CallGuard, plan: &Plan<'_>, req: 
     guard.name_target(&relayed.target);
     let reply = relayed.value;
     let upstream_ms = upstream_started.elapsed().as_secs_f64() * 1000.0;
-    let body = match serde_json::to_vec(&reply.completion) {
+    let body = match reply.completion.to_openai_json() {
         Ok(b) => b,
         Err(e) => {
             let err = ApiError::Upstream(ProviderError::Protocol(e.to_string()));
@@ -86,13 +86,13 @@ async fn complete(state: &AppState, mut guard: CallGuard, plan: &Plan<'_>, req: 
             return Err(err);
         }
     };
-    let output_chars = reply.completion.choices.iter().map(|c| c.message.content.as_deref().map_or(0, str::len)).sum();
+    let output_chars = reply.completion.output_chars();
     let total_ms = guard.started.elapsed().as_secs_f64() * 1000.0;
     settle::finish(
         guard,
         Outcome {
             status: 200,
-            usage: reply.completion.usage.clone(),
+            usage: reply.completion.usage().cloned(),
             output_chars,
             ttfb_ms: Some(total_ms as u64),
             upstream_ttfb_ms: Some(u64::try_from(reply.upstream_ttfb.as_millis()).unwrap_or(u64::MAX)),

@@ -8,7 +8,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::StreamExt;
-use hub_core::chat::{ChatChunk, ChatRequest};
+use hub_core::chat::ChatRequest;
+use hub_core::wire::Chunk;
 use hub_providers::health::{full_jitter, Admission, CredentialHealth, WaitReason};
 use hub_providers::{ChatReply, ChunkStream, ProviderError, Target};
 use rand::Rng;
@@ -29,7 +30,7 @@ pub struct Relayed<T> {
 
 /// A stream whose first chunk has arrived.
 pub struct OpenStream {
-    pub first: ChatChunk,
+    pub first: Chunk,
     pub rest: ChunkStream,
     pub upstream_ttfb: Duration,
 }

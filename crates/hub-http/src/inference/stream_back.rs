@@ -13,7 +13,8 @@ use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::{Stream, StreamExt};
-use hub_core::chat::{ChatChunk, Usage};
+use hub_core::chat::Usage;
+use hub_core::wire::Chunk;
 use hub_providers::{ChunkStream, ProviderError};
 
 use crate::error::ApiError;
@@ -22,7 +23,7 @@ use crate::inference::settle::{self, Outcome};
 
 pub struct MeteredSse {
     chunks: ChunkStream,
-    first: Option<ChatChunk>,
+    first: Option<Chunk>,
     guard: Option<CallGuard>,
     include_usage: bool,
     usage: Option<Usage>,
@@ -33,7 +34,7 @@ pub struct MeteredSse {
 }
 
 impl MeteredSse {
-    pub fn new(chunks: ChunkStream, first: ChatChunk, guard: CallGuard, include_usage: bool, upstream_ttfb_ms: u64) -> MeteredSse {
+    pub fn new(chunks: ChunkStream, first: Chunk, guard: CallGuard, include_usage: bool, upstream_ttfb_ms: u64) -> MeteredSse {
         let started = guard.started;
         MeteredSse {
             chunks,
@@ -49,18 +50,15 @@ impl MeteredSse {
     }
 
     /// Meters a chunk and shapes it for the client; `None` when it is not to be sent.
-    fn prepare(&mut self, mut chunk: ChatChunk) -> Option<Bytes> {
-        if let Some(u) = &chunk.usage {
+    fn prepare(&mut self, chunk: Chunk) -> Option<Bytes> {
+        if let Some(u) = chunk.usage() {
             self.usage = Some(u.clone());
         }
         self.output_chars += chunk.output_chars();
-        if !self.include_usage {
-            if chunk.choices.is_empty() && chunk.usage.is_some() {
-                return None;
-            }
-            chunk.usage = None;
+        if !self.include_usage && chunk.is_usage_only() {
+            return None;
         }
-        let json = serde_json::to_vec(&chunk).ok()?;
+        let json = chunk.to_openai_json(self.include_usage).ok()?;
         Some(frame(&json))
     }
 

@@ -14,6 +14,7 @@ pub mod wire;
 #[cfg(test)]
 mod tests;
 
+use hub_core::wire::Chunk;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -129,7 +130,7 @@ impl Adapter for AnthropicAdapter {
                 let body = read_limited(response, MAX_REPLY_BYTES).await?;
                 let reply: MessagesResponse =
                     serde_json::from_slice(&body).map_err(|e| ProviderError::Protocol(format!("messages reply: {e}")))?;
-                Ok(ChatReply { completion: to_chat_completion(reply, &plan, unix_now()), upstream_ttfb })
+                Ok(ChatReply { completion: to_chat_completion(reply, &plan, unix_now()).into(), upstream_ttfb })
             };
             tokio::time::timeout(self.client.timeouts.total, work).await.map_err(|_| ProviderError::Timeout(TimeoutKind::Total))?
         })
@@ -141,7 +142,7 @@ impl Adapter for AnthropicAdapter {
             let credential = target.api_key.as_ref().map(|k| k.expose().to_owned());
             let translator = StreamTranslator::new(plan, unix_now(), credential);
             let chunks = decode_stream(response.bytes_stream(), self.client.timeouts.idle, translator);
-            Ok(StreamReply { chunks: Box::pin(chunks), upstream_ttfb })
+            Ok(StreamReply { chunks: Box::pin(futures::StreamExt::map(chunks, |c| c.map(Chunk::Typed))), upstream_ttfb })
         })
     }
 }

@@ -16,6 +16,7 @@ pub mod stream;
 pub mod translate;
 pub mod wire;
 
+use hub_core::wire::Chunk;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
@@ -146,7 +147,7 @@ impl Adapter for BedrockAdapter {
                     serde_json::from_slice(&bytes).map_err(|e| ProviderError::Protocol(format!("Converse reply: {e}")))?;
                 let id = completion_id(sent.request_id.as_deref());
                 let completion = translate::completion(reply, prepared.json_tool.as_deref(), id, &target.model, unix_now());
-                Ok(ChatReply { completion, upstream_ttfb: sent.ttfb })
+                Ok(ChatReply { completion: completion.into(), upstream_ttfb: sent.ttfb })
             };
             tokio::time::timeout(self.client.timeouts.total, work).await.map_err(|_| ProviderError::Timeout(TimeoutKind::Total))?
         })
@@ -165,7 +166,7 @@ impl Adapter for BedrockAdapter {
                 sent.secrets,
             );
             let chunks = stream::decode_stream(sent.response.bytes_stream(), self.client.timeouts.idle, translator);
-            Ok(StreamReply { chunks: Box::pin(chunks), upstream_ttfb: sent.ttfb })
+            Ok(StreamReply { chunks: Box::pin(futures::StreamExt::map(chunks, |c| c.map(Chunk::Typed))), upstream_ttfb: sent.ttfb })
         })
     }
 

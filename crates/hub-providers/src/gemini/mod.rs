@@ -18,6 +18,7 @@ pub mod stream;
 pub mod translate;
 pub mod wire;
 
+use hub_core::wire::Chunk;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
@@ -142,7 +143,7 @@ impl Adapter for GeminiAdapter {
                 let reply: wire::GenerateContentResponse =
                     serde_json::from_slice(&bytes).map_err(|e| ProviderError::Protocol(format!("generateContent reply: {e}")))?;
                 let completion = translate::completion(&reply, &target.model, unix_now(), &mut new_id);
-                Ok(ChatReply { completion, upstream_ttfb })
+                Ok(ChatReply { completion: completion.into(), upstream_ttfb })
             };
             tokio::time::timeout(self.client.timeouts.total, work).await.map_err(|_| ProviderError::Timeout(TimeoutKind::Total))?
         })
@@ -155,7 +156,7 @@ impl Adapter for GeminiAdapter {
             let (response, upstream_ttfb) = self.post(target, url, body, true).await?;
             let credential = target.api_key.as_ref().map(|k| k.expose().to_owned());
             let chunks = stream::decode_stream(response.bytes_stream(), &target.model, unix_now(), self.client.timeouts.idle, credential, Box::new(new_id));
-            Ok(StreamReply { chunks: Box::pin(chunks), upstream_ttfb })
+            Ok(StreamReply { chunks: Box::pin(futures::StreamExt::map(chunks, |c| c.map(Chunk::Typed))), upstream_ttfb })
         })
     }
 
