@@ -32,14 +32,15 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert("x-request-id", v);
     }
-    tracing::info!(
-        target: "access",
-        request_id = %request_id,
-        method = %method,
-        path = %redact_path(&path),
-        status = res.status().as_u16(),
-        ms = started.elapsed().as_secs_f64() * 1000.0,
-    );
+    // Every model call is recorded in full in the usage ledger; the access log is for what
+    // went wrong. Successful requests log at debug (`AIGNE_HUB_LOG=access=debug` shows them).
+    let status = res.status();
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status.is_client_error() || status.is_server_error() {
+        tracing::info!(target: "access", request_id = %request_id, method = %method, path = %redact_path(&path), status = status.as_u16(), ms);
+    } else {
+        tracing::debug!(target: "access", request_id = %request_id, method = %method, path = %redact_path(&path), status = status.as_u16(), ms);
+    }
     res
 }
 

@@ -1,12 +1,12 @@
 //! The usage ledger in SQL: batch inserts (idempotent on request id, so a journal replay never
 //! duplicates a record) and the queries behind the key list and call history.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use hub_core::usage::UsageRecord;
 use sqlx::Row;
 
-use crate::db::Store;
+use crate::db::{Backend, Store};
 use crate::error::StoreError;
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -55,67 +55,106 @@ struct KeyDelta {
     last_used_ip: Option<String>,
 }
 
+/// Records per INSERT statement: 26 parameters each stays far below SQLite's and PostgreSQL's
+/// parameter limits.
+pub const ROWS_PER_STATEMENT: usize = 64;
+
+const USAGE_COLUMNS: &str = "request_id, ts, key_id, kid, user_id, project, provider, credential_id, model, endpoint, stream, client_ip, \
+     status, outcome, error_class, tokens_in, tokens_out, tokens_cached, credits, reserved, upstream_cost, duration_ms, ttfb_ms, upstream_ttfb_ms, cut_short, estimated";
+const USAGE_COLUMN_COUNT: usize = 26;
+
+/// `INSERT … VALUES (…), (…) ON CONFLICT DO NOTHING RETURNING request_id` for `rows` rows.
+/// SQLite gets positional `?` placeholders: resolving hundreds of `$N` names costs it time
+/// quadratic in their number. PostgreSQL only knows `$N`.
+fn insert_sql(backend: Backend, rows: usize) -> String {
+    let mut sql = format!("INSERT INTO usage_records ({USAGE_COLUMNS}) VALUES ");
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..USAGE_COLUMN_COUNT {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&(r * USAGE_COLUMN_COUNT + c + 1).to_string());
+                }
+            }
+        }
+        sql.push(')');
+    }
+    sql.push_str(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id");
+    sql
+}
+
 fn clamp(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 impl Store {
     /// Inserts records not yet present and folds them into each key's counters, in one
-    /// transaction. Returns how many were new.
+    /// transaction. Rows go in multi-row statements (one round trip per [`ROWS_PER_STATEMENT`]
+    /// records); `RETURNING` tells which were new, so a replayed journal never counts twice.
+    /// Returns how many were new.
     pub async fn insert_usage(&self, records: &[UsageRecord]) -> Result<usize, StoreError> {
         if records.is_empty() {
             return Ok(0);
         }
         let mut tx = self.pool.begin().await?;
+        let mut inserted: HashSet<String> = HashSet::new();
+        for chunk in records.chunks(ROWS_PER_STATEMENT) {
+            let sql = insert_sql(self.backend, chunk.len());
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                let h = &r.hold;
+                let s = &r.settlement;
+                q = q
+                    .bind(h.request_id.clone())
+                    .bind(h.started_at_ms)
+                    .bind(h.key_id.clone())
+                    .bind(h.kid.clone())
+                    .bind(h.user_id.clone())
+                    .bind(h.project.clone())
+                    .bind(h.provider.clone())
+                    .bind(h.credential_id.clone())
+                    .bind(h.model.clone())
+                    .bind(h.endpoint.clone())
+                    .bind(i64::from(h.stream))
+                    .bind(h.client_ip.clone())
+                    .bind(i64::from(s.status))
+                    .bind(r.outcome.as_str())
+                    .bind(s.error_class.clone())
+                    .bind(clamp(s.tokens_in))
+                    .bind(clamp(s.tokens_out))
+                    .bind(clamp(s.tokens_cached))
+                    .bind(s.credits.0)
+                    .bind(h.reserved.0)
+                    .bind(s.upstream_cost.0)
+                    .bind(clamp(s.duration_ms))
+                    .bind(s.ttfb_ms.map(clamp))
+                    .bind(s.upstream_ttfb_ms.map(clamp))
+                    .bind(i64::from(s.cut_short))
+                    .bind(i64::from(s.estimated));
+            }
+            for row in q.fetch_all(&mut *tx).await? {
+                inserted.insert(row.try_get::<String, _>("request_id")?);
+            }
+        }
         let mut deltas: HashMap<&str, KeyDelta> = HashMap::new();
-        let mut inserted = 0;
-        for r in records {
+        for r in records.iter().filter(|r| inserted.contains(&r.hold.request_id)) {
             let h = &r.hold;
             let s = &r.settlement;
-            let res = sqlx::query(
-                "INSERT INTO usage_records (request_id, ts, key_id, kid, user_id, project, provider, credential_id, model, endpoint, stream, client_ip, \
-                 status, outcome, error_class, tokens_in, tokens_out, tokens_cached, credits, reserved, upstream_cost, duration_ms, ttfb_ms, upstream_ttfb_ms, cut_short, estimated) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26) \
-                 ON CONFLICT (request_id) DO NOTHING",
-            )
-            .bind(&h.request_id)
-            .bind(h.started_at_ms)
-            .bind(&h.key_id)
-            .bind(&h.kid)
-            .bind(&h.user_id)
-            .bind(h.project.as_deref())
-            .bind(&h.provider)
-            .bind(h.credential_id.as_deref())
-            .bind(&h.model)
-            .bind(&h.endpoint)
-            .bind(i64::from(h.stream))
-            .bind(h.client_ip.as_deref())
-            .bind(i64::from(s.status))
-            .bind(r.outcome.as_str())
-            .bind(s.error_class.as_deref())
-            .bind(clamp(s.tokens_in))
-            .bind(clamp(s.tokens_out))
-            .bind(clamp(s.tokens_cached))
-            .bind(s.credits.0)
-            .bind(h.reserved.0)
-            .bind(s.upstream_cost.0)
-            .bind(clamp(s.duration_ms))
-            .bind(s.ttfb_ms.map(clamp))
-            .bind(s.upstream_ttfb_ms.map(clamp))
-            .bind(i64::from(s.cut_short))
-            .bind(i64::from(s.estimated))
-            .execute(&mut *tx)
-            .await?;
-            if res.rows_affected() == 1 {
-                inserted += 1;
-                let d = deltas.entry(h.key_id.as_str()).or_default();
-                d.requests += 1;
-                d.tokens_in += clamp(s.tokens_in);
-                d.tokens_out += clamp(s.tokens_out);
-                if h.started_at_ms >= d.last_used_at {
-                    d.last_used_at = h.started_at_ms;
-                    d.last_used_ip = h.client_ip.clone();
-                }
+            let d = deltas.entry(h.key_id.as_str()).or_default();
+            d.requests += 1;
+            d.tokens_in += clamp(s.tokens_in);
+            d.tokens_out += clamp(s.tokens_out);
+            if h.started_at_ms >= d.last_used_at {
+                d.last_used_at = h.started_at_ms;
+                d.last_used_ip.clone_from(&h.client_ip);
             }
         }
         for (key_id, d) in deltas {
@@ -134,7 +173,7 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        Ok(inserted)
+        Ok(inserted.len())
     }
 
     /// Newest records first.
