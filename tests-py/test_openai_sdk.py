@@ -262,3 +262,64 @@ def test_calls_are_metered(hub):
     assert record["project"] == "sdk-project"
     assert (record["tokens_in"], record["tokens_out"]) == (PROMPT_TOKENS, COMPLETION_TOKENS)
     assert record["outcome"] == "ok"
+
+
+EMBEDDING_MODEL = "openai/text-embedding-3-small"
+
+
+def test_embeddings_floats_and_usage(client):
+    resp = client.embeddings.create(model=EMBEDDING_MODEL, input=["hello world", "the quick brown fox"],
+                                    encoding_format="float")
+    assert resp.object == "list"
+    assert [d.index for d in resp.data] == [0, 1]
+    assert all(len(d.embedding) == 8 and isinstance(d.embedding[0], float) for d in resp.data)
+    assert (resp.usage.prompt_tokens, resp.usage.total_tokens) == (6, 6)
+
+
+def test_embeddings_default_base64_decodes_to_the_same_floats(client):
+    # The SDK asks for base64 unless told otherwise and decodes it itself.
+    decoded = client.embeddings.create(model=EMBEDDING_MODEL, input="hello world")
+    floats = client.embeddings.create(model=EMBEDDING_MODEL, input="hello world", encoding_format="float")
+    assert len(decoded.data[0].embedding) == 8
+    assert decoded.data[0].embedding == pytest.approx(floats.data[0].embedding, rel=1e-6)
+    assert decoded.usage.prompt_tokens == 2
+
+
+def test_embeddings_bad_input_raises_bad_request_error(client):
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.embeddings.create(model=EMBEDDING_MODEL, input="")
+    assert caught.value.body["param"] == "input"
+
+
+def test_images_generate_returns_a_downloadable_url(client):
+    resp = client.images.generate(model="openai/dall-e-3", prompt="a watercolor fox", response_format="url")
+    assert len(resp.data) == 1 and resp.data[0].url
+    with urllib.request.urlopen(resp.data[0].url, timeout=10) as got:
+        assert got.headers["content-type"] == "image/png"
+        assert got.read().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_images_generate_base64_from_gpt_image_becomes_a_hub_url(client, hub):
+    resp = client.images.generate(model="openai/gpt-image-1", prompt="a small red square", response_format="url")
+    url = resp.data[0].url
+    assert "/files/" in url and "sig=" in url
+    assert resp.usage.output_tokens == 272
+    with urllib.request.urlopen(url, timeout=10) as got:
+        assert got.headers["content-type"] == "image/png"
+        assert got.read().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_images_bad_n_raises_bad_request_error(client):
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.images.generate(model="openai/dall-e-3", prompt="x", n=11)
+    assert caught.value.body["param"] == "n"
+
+
+def test_models_list_and_retrieve(client):
+    ids = [m.id for m in client.models.list()]
+    assert "openai/gpt-4o-mini" in ids and "openai/text-embedding-3-small" in ids
+    assert all(i.startswith("openai/") for i in ids), "only the configured provider's models"
+    model = client.models.retrieve("openai/gpt-4o-mini")
+    assert (model.id, model.object, model.owned_by) == ("openai/gpt-4o-mini", "model", "openai")
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("anthropic/claude-sonnet-4-5")

@@ -54,6 +54,12 @@ pub struct ServeArgs {
     /// Mark session cookies Secure (set this when users reach the hub over HTTPS).
     #[arg(long, env = "AIGNE_HUB_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// How long a URL to a generated image the hub stored stays valid, in seconds.
+    #[arg(long, env = "AIGNE_HUB_FILE_URL_TTL_SECS", default_value_t = 3600)]
+    pub file_url_ttl_secs: u64,
+    /// How long generated images the hub stored are kept, in seconds.
+    #[arg(long, env = "AIGNE_HUB_FILE_RETENTION_SECS", default_value_t = 24 * 3600)]
+    pub file_retention_secs: u64,
 }
 
 #[derive(Subcommand, Debug)]

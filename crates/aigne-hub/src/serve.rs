@@ -26,6 +26,8 @@ const CHANGE_POLL: Duration = Duration::from_millis(200);
 const USAGE_FLUSH: Duration = Duration::from_millis(100);
 /// How long a setup link stays valid.
 const SETUP_LINK_TTL_MS: i64 = 3600 * 1000;
+/// How often stored files past their retention are deleted.
+const FILE_SWEEP: Duration = Duration::from_secs(60);
 
 pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
     let server_secrets = secrets::load_or_create(&data_dir.join("secrets"))?;
@@ -44,6 +46,11 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
     let mut config = HttpConfig::new(args.listen);
     config.max_body_bytes = args.max_body_bytes;
     config.secure_cookies = args.secure_cookies;
+    config.file_url_ttl_secs = args.file_url_ttl_secs;
+    config.file_retention_secs = args.file_retention_secs;
+    let file_store = hub_store::files::FileStore::open(data_dir)?;
+    let files = hub_http::files::SignedFiles::new(file_store.clone(), &server_secrets.pepper.0);
+    let file_retention = Duration::from_secs(args.file_retention_secs);
     let listener = hub_http::server::bind(args.listen).await?;
     let local = listener.local_addr()?;
     config.public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
@@ -60,6 +67,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
         health: HealthBook::default(),
         retry_budget: RetryBudget::default(),
         master_key: server_secrets.master_key.clone(),
+        files,
         ready: AtomicBool::new(true),
     });
 
@@ -76,6 +84,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
 
     let watcher = ChangeWatcher { store: store.clone(), keys, providers, master_key: server_secrets.master_key.clone() };
     let watcher_task = tokio::spawn(watcher.run(CHANGE_POLL, from_seq));
+    let sweep_task = tokio::spawn(file_store.run_sweeper(FILE_SWEEP, file_retention));
 
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let writer = LedgerWriter::new(Arc::clone(&journal), store.clone());
@@ -108,6 +117,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
         tracing::error!(error = %e, "usage writer stopped abnormally; the journal will be replayed at next start");
     }
     watcher_task.abort();
+    sweep_task.abort();
     store.close().await;
     tracing::info!("stopped");
     Ok(())

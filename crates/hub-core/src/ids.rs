@@ -4,7 +4,12 @@
 /// thread-local CSPRNG (seeded from the OS) instead of a system call per id. Keys and tokens
 /// use the OS generator directly.
 pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", crate::base62::random(&mut rand::thread_rng(), 16))
+    let random = crate::base62::random(&mut rand::thread_rng(), 16);
+    let mut id = String::with_capacity(prefix.len() + 1 + random.len());
+    id.push_str(prefix);
+    id.push('_');
+    id.push_str(&random);
+    id
 }
 
 /// Current time in Unix milliseconds.

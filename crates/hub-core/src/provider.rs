@@ -155,7 +155,11 @@ impl ProviderKind {
     pub fn for_bare_model(model: &str) -> Option<ProviderKind> {
         let m = model.to_ascii_lowercase();
         let starts = |p: &str| m.starts_with(p);
-        let kind = if starts("gpt-")
+        // Google's embedding models (`text-embedding-004`, `text-embedding-005`) share OpenAI's
+        // `text-embedding-` prefix; OpenAI's own are `text-embedding-3-*` and `-ada-002`.
+        let kind = if starts("text-embedding-00") || starts("gemini-embedding") {
+            ProviderKind::Google
+        } else if starts("gpt-")
             || starts("o1")
             || starts("o3")
             || starts("o4")
@@ -270,5 +274,9 @@ mod tests {
         assert_eq!(ProviderKind::for_bare_model("deepseek-chat"), Some(ProviderKind::DeepSeek));
         assert_eq!(ProviderKind::for_bare_model("grok-4"), Some(ProviderKind::XAi));
         assert_eq!(ProviderKind::for_bare_model("llama3"), None);
+        assert_eq!(ProviderKind::for_bare_model("text-embedding-3-small"), Some(ProviderKind::OpenAi));
+        assert_eq!(ProviderKind::for_bare_model("text-embedding-ada-002"), Some(ProviderKind::OpenAi));
+        assert_eq!(ProviderKind::for_bare_model("text-embedding-004"), Some(ProviderKind::Google));
+        assert_eq!(ProviderKind::for_bare_model("gemini-embedding-001"), Some(ProviderKind::Google));
     }
 }

@@ -30,7 +30,7 @@ impl Outcome {
 }
 
 /// What is known about a call before the upstream is contacted; journaled as its hold.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CallHold {
     pub request_id: String,
     pub started_at_ms: i64,

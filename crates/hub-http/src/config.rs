@@ -15,6 +15,10 @@ pub struct HttpConfig {
     pub session_ttl_ms: i64,
     /// Mark session cookies `Secure` (behind HTTPS).
     pub secure_cookies: bool,
+    /// How long a URL to a stored file (a generated image) stays valid.
+    pub file_url_ttl_secs: u64,
+    /// How long stored files are kept before the sweep deletes them.
+    pub file_retention_secs: u64,
 }
 
 impl HttpConfig {
@@ -26,6 +30,8 @@ impl HttpConfig {
             max_usage_backlog: 50_000,
             session_ttl_ms: 12 * 3600 * 1000,
             secure_cookies: false,
+            file_url_ttl_secs: 3600,
+            file_retention_secs: 24 * 3600,
         }
     }
 }

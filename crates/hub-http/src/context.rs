@@ -24,22 +24,25 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
         client_ip: req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
     };
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let request_id = ctx.request_id.clone();
+    // A `Uri` clone shares its bytes: no copy of the path per request.
+    let uri = req.uri().clone();
+    let request_id_header = HeaderValue::from_str(&ctx.request_id).ok();
     let started = ctx.started;
     req.extensions_mut().insert(ctx);
     let mut res = next.run(req).await;
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        res.headers_mut().insert("x-request-id", v);
-    }
+    let request_id = request_id_header.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let path = uri.path();
     // Every model call is recorded in full in the usage ledger; the access log is for what
     // went wrong. Successful requests log at debug (`AIGNE_HUB_LOG=access=debug` shows them).
     let status = res.status();
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     if status.is_client_error() || status.is_server_error() {
-        tracing::info!(target: "access", request_id = %request_id, method = %method, path = %redact_path(&path), status = status.as_u16(), ms);
+        tracing::info!(target: "access", request_id = %request_id, method = %method, path = %redact_path(path), status = status.as_u16(), ms);
     } else {
-        tracing::debug!(target: "access", request_id = %request_id, method = %method, path = %redact_path(&path), status = status.as_u16(), ms);
+        tracing::debug!(target: "access", request_id = %request_id, method = %method, path = %redact_path(path), status = status.as_u16(), ms);
+    }
+    if let Some(v) = request_id_header {
+        res.headers_mut().insert("x-request-id", v);
     }
     res
 }

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod files;
 pub mod inference;
 pub mod ops;
 pub mod routes;

@@ -16,12 +16,19 @@ use crate::state::AppState;
 use crate::{admin, context, inference, ops, ui};
 
 pub fn router(state: AppState) -> Router {
-    let inference = Router::new().route("/chat/completions", post(inference::chat::chat_completions));
+    let inference = Router::new()
+        .route("/chat/completions", post(inference::chat::chat_completions))
+        .route("/embeddings", post(inference::embeddings::embeddings))
+        .route("/images/generations", post(inference::images::generations))
+        .route("/models", get(inference::models::list))
+        // Ids hold a `/` (`openai/gpt-4o-mini`), hence the wildcard.
+        .route("/models/{*id}", get(inference::models::retrieve));
     Router::new()
         .nest("/v1", inference.clone())
         .nest("/api/v1", inference)
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/files/{id}", get(crate::files::serve))
         .merge(admin::router())
         .merge(ui::router())
         .fallback(admin::not_found)

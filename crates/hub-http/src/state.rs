@@ -31,6 +31,8 @@ pub struct Inner {
     /// Bounds the extra upstream load retries may add.
     pub retry_budget: RetryBudget,
     pub master_key: ServerSecret,
+    /// Stored generated files and the key their URLs are signed with.
+    pub files: crate::files::SignedFiles,
     /// False once shutdown begins: `/readyz` fails first, new calls are refused.
     pub ready: AtomicBool,
 }

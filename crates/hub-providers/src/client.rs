@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::direct::DirectClient;
 use crate::error::ProviderError;
 
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +32,8 @@ impl Default for Timeouts {
 #[derive(Clone)]
 pub struct HttpClient {
     pub(crate) inner: reqwest::Client,
+    /// The OpenAI-protocol hot path's transport (same pools, `TCP_NODELAY` and connect timeout).
+    pub(crate) direct: DirectClient,
     pub(crate) timeouts: Timeouts,
 }
 
@@ -46,7 +49,7 @@ impl HttpClient {
             .user_agent(concat!("aigne-hub/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ProviderError::Config(format!("HTTP client: {e}")))?;
-        Ok(HttpClient { inner, timeouts })
+        Ok(HttpClient { inner, direct: DirectClient::new(timeouts), timeouts })
     }
 
     pub fn timeouts(&self) -> Timeouts {

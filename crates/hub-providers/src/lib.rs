@@ -9,9 +9,13 @@ pub mod bedrock;
 pub mod client;
 pub mod error;
 pub mod gemini;
+mod direct;
 pub mod health;
 pub mod openai;
+pub mod openai_embeddings;
+pub mod openai_images;
 pub mod registry;
+mod reply;
 pub mod sse;
 
 pub use adapter::{Adapter, ChatReply, ChunkStream, StreamReply, Target};

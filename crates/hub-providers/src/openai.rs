@@ -15,8 +15,13 @@ use hub_core::wire::{Chunk, Completion};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use hyper::body::Incoming;
+use tokio::time::Instant as TokioInstant;
+
 use crate::adapter::{Adapter, ChatReply, StreamReply, Target};
-use crate::client::{transport_error, HttpClient};
+use crate::client::HttpClient;
+use crate::direct;
+use crate::reply::retry_after;
 use crate::error::{classify_status, scrub, FailureKind, ProviderError, TimeoutKind, UpstreamFailure};
 use crate::sse::{SseDecoder, SseEvent};
 
@@ -32,70 +37,82 @@ impl OpenAiAdapter {
         OpenAiAdapter { client }
     }
 
-    async fn send(&self, target: &Target, req: &ChatRequest, stream: bool) -> Result<(reqwest::Response, Duration), ProviderError> {
+    /// Sends the request and waits for the response headers, at most until the first-byte
+    /// deadline or `deadline` (the whole call's), whichever comes first.
+    async fn send(
+        &self,
+        target: &Target,
+        req: &ChatRequest,
+        stream: bool,
+        deadline: TokioInstant,
+    ) -> Result<(http::Response<Incoming>, Duration), ProviderError> {
         let body = serde_json::to_vec(&WireRequest::new(req, target, stream))
             .map_err(|e| ProviderError::Protocol(format!("encoding the request: {e}")))?;
-        let url = format!("{}/chat/completions", target.base_url.trim_end_matches('/'));
-        let mut builder = self
-            .client
-            .inner
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(reqwest::header::ACCEPT, if stream { "text/event-stream" } else { "application/json" })
-            .body(body);
-        if let Some(key) = &target.api_key {
-            builder = builder.bearer_auth(key.expose());
-        }
+        let accept = if stream { "text/event-stream" } else { "application/json" };
         let started = Instant::now();
-        let response = tokio::time::timeout(self.client.timeouts.first_byte, builder.send())
-            .await
-            .map_err(|_| ProviderError::Timeout(TimeoutKind::FirstByte))?
-            .map_err(transport_error)?;
+        let first_byte = TokioInstant::from_std(started) + self.client.timeouts.first_byte;
+        let (limit, kind) = if deadline < first_byte { (deadline, TimeoutKind::Total) } else { (first_byte, TimeoutKind::FirstByte) };
+        let sent = self.client.direct.post_json(&target.base_url, "/chat/completions", body, accept, target.api_key.as_ref());
+        let response = tokio::time::timeout_at(limit, sent).await.map_err(|_| ProviderError::Timeout(kind))??;
         let ttfb = started.elapsed();
         if !response.status().is_success() {
-            return Err(self.failure(target, response).await);
+            return Err(failure(target, response, deadline).await);
         }
         Ok((response, ttfb))
     }
+}
 
-    async fn failure(&self, target: &Target, response: reqwest::Response) -> ProviderError {
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(|s| Duration::from_secs_f64(s.min(3600.0)));
-        let body = read_limited(response, 64 * 1024).await.unwrap_or_default();
-        ProviderError::Upstream(parse_failure(status, &body, retry_after, target.api_key.as_ref().map(|k| k.expose())))
-    }
+async fn failure(target: &Target, response: http::Response<Incoming>, deadline: TokioInstant) -> ProviderError {
+    let status = response.status().as_u16();
+    let retry_after = retry_after(response.headers());
+    let body = tokio::time::timeout_at(deadline, direct::read_limited(response.into_body(), 64 * 1024)).await;
+    let body = body.ok().and_then(Result::ok).unwrap_or_default();
+    ProviderError::Upstream(parse_failure(status, &body, retry_after, target.api_key.as_ref().map(|k| k.expose())))
 }
 
 impl Adapter for OpenAiAdapter {
     fn chat<'a>(&'a self, target: &'a Target, req: &'a ChatRequest) -> BoxFuture<'a, Result<ChatReply, ProviderError>> {
         Box::pin(async move {
-            let deadline = self.client.timeouts.total;
-            let work = async {
-                let (response, upstream_ttfb) = self.send(target, req, false).await?;
-                let body = read_limited(response, MAX_REPLY_BYTES).await?;
-                // The client speaks this protocol too: forward the body as it came, reading only
-                // usage and output size from it.
-                let completion = Completion::from_openai_json(Bytes::from(body))
-                    .map_err(|e| ProviderError::Protocol(format!("chat completion: {e}")))?;
-                Ok(ChatReply { completion, upstream_ttfb })
-            };
-            tokio::time::timeout(deadline, work).await.map_err(|_| ProviderError::Timeout(TimeoutKind::Total))?
+            // One deadline for the whole call; the first-byte one is checked inside it.
+            let deadline = TokioInstant::now() + self.client.timeouts.total;
+            let (response, upstream_ttfb) = self.send(target, req, false, deadline).await?;
+            let body = tokio::time::timeout_at(deadline, direct::read_limited(response.into_body(), MAX_REPLY_BYTES))
+                .await
+                .map_err(|_| ProviderError::Timeout(TimeoutKind::Total))??;
+            // The client speaks this protocol too: forward the body as it came, reading only
+            // usage and output size from it.
+            let completion =
+                Completion::from_openai_json(body).map_err(|e| ProviderError::Protocol(format!("chat completion: {e}")))?;
+            Ok(ChatReply { completion, upstream_ttfb })
         })
     }
 
     fn chat_stream<'a>(&'a self, target: &'a Target, req: &'a ChatRequest) -> BoxFuture<'a, Result<StreamReply, ProviderError>> {
         Box::pin(async move {
-            let (response, upstream_ttfb) = self.send(target, req, true).await?;
+            // A stream has no total deadline (only first-byte and idle); the far bound keeps
+            // reading an error body from taking forever.
+            let deadline = TokioInstant::now() + self.client.timeouts.total;
+            let (response, upstream_ttfb) = self.send(target, req, true, deadline).await?;
             let credential = target.api_key.as_ref().map(|k| k.expose().to_owned());
-            let chunks = decode_stream(response.bytes_stream(), self.client.timeouts.idle, credential);
+            let chunks = decode_stream(direct::data_stream(response.into_body()), self.client.timeouts.idle, credential);
             Ok(StreamReply { chunks: Box::pin(chunks), upstream_ttfb })
         })
+    }
+
+    fn embeddings<'a>(
+        &'a self,
+        target: &'a Target,
+        req: &'a hub_core::embeddings::EmbeddingsRequest,
+    ) -> BoxFuture<'a, Result<hub_core::embeddings::EmbeddingsResponse, ProviderError>> {
+        Box::pin(crate::openai_embeddings::embeddings(&self.client, target, req))
+    }
+
+    fn images<'a>(
+        &'a self,
+        target: &'a Target,
+        req: &'a hub_core::images::ImageRequest,
+    ) -> BoxFuture<'a, Result<hub_core::images::ImageResponse, ProviderError>> {
+        Box::pin(crate::openai_images::images(&self.client, target, req))
     }
 }
 
@@ -207,17 +224,6 @@ pub fn parse_failure(status: u16, body: &[u8], retry_after: Option<Duration>, cr
         param: parsed.and_then(|e| e.param),
         retry_after,
     }
-}
-
-async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ProviderError> {
-    let mut out = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
-        if out.len() + chunk.len() > limit {
-            return Err(ProviderError::Protocol(format!("reply larger than {limit} bytes")));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
 }
 
 struct StreamState<S> {

@@ -39,6 +39,14 @@ enum Line {
     Settle(UsageRecord),
 }
 
+/// [`Line`] borrowed, for writing without cloning (same JSON).
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum LineRef<'a> {
+    Hold(&'a CallHold),
+    Settle(&'a UsageRecord),
+}
+
 struct Active {
     file: File,
     path: PathBuf,
@@ -155,7 +163,7 @@ impl UsageJournal {
         Ok((Arc::new(journal), written))
     }
 
-    fn append(&self, line: &Line) -> Result<(), StoreError> {
+    fn append(&self, line: &LineRef<'_>) -> Result<(), StoreError> {
         let mut bytes = serde_json::to_vec(line).map_err(|e| StoreError::Invalid(e.to_string()))?;
         bytes.push(b'\n');
         let mut active = self.active.lock();
@@ -167,12 +175,12 @@ impl UsageJournal {
 
     /// Journals a call's hold. Must succeed before the upstream is contacted.
     pub fn hold(&self, hold: &CallHold) -> Result<(), StoreError> {
-        self.append(&Line::Hold(hold.clone()))
+        self.append(&LineRef::Hold(hold))
     }
 
     /// Journals a call's final record.
-    pub fn settle(&self, record: UsageRecord) -> Result<(), StoreError> {
-        self.append(&Line::Settle(record))?;
+    pub fn settle(&self, record: &UsageRecord) -> Result<(), StoreError> {
+        self.append(&LineRef::Settle(record))?;
         let backlog = self.backlog.fetch_add(1, Ordering::Relaxed) + 1;
         if backlog % 256 == 0 {
             self.wake.notify_one();

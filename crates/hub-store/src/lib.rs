@@ -6,6 +6,7 @@ pub mod changes;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod files;
 pub mod journal;
 pub mod key_directory;
 pub mod keys;

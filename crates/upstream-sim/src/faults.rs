@@ -39,6 +39,7 @@ pub(crate) enum RequestKind {
     Chat,
     ChatStream,
     Embeddings,
+    Images,
 }
 
 impl Fault {

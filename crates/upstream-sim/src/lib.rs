@@ -98,6 +98,7 @@ pub use config::SimConfig;
 pub use faults::Fault;
 pub use openai::embeddings::text_embedding;
 pub use openai::errors::mask_key;
+pub use openai::images::sim_png;
 pub use server::Sim;
 pub use stats::Stats;
 pub use tokens::reply_text;

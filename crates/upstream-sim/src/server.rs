@@ -61,6 +61,8 @@ fn router(state: SharedState) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat::completions))
         .route("/v1/embeddings", post(embeddings::embeddings))
+        .route("/v1/images/generations", post(crate::openai::images::generate))
+        .route("/__sim/files/{name}", get(crate::openai::images::file))
         .route("/v1/messages", post(crate::anthropic::messages::create))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{id}", get(models::get))

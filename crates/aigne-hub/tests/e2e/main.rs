@@ -9,6 +9,8 @@ mod support;
 mod auth_errors;
 mod bad_input;
 mod cli;
+mod embeddings_and_models;
+mod images;
 mod provider_anthropic;
 mod provider_bedrock;
 mod provider_google;

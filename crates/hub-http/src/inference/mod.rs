@@ -2,13 +2,17 @@
 //! route (`routes.rs`) → [`authenticate`] → [`authorize`] → [`admit`] → [`resolve`] →
 //! [`relay`] (provider adapters in `hub-providers`, with retries and failover) →
 //! [`stream_back`] → [`settle`].
-//! [`chat`] composes the steps for `POST /v1/chat/completions`.
+//! [`chat`] composes the steps for `POST /v1/chat/completions`, [`embeddings`] for
+//! `POST /v1/embeddings`, [`images`] for `POST /v1/images/generations`; [`models`] answers `GET /v1/models` from the built-in catalog.
 
 pub mod admit;
 pub mod authenticate;
 pub mod authorize;
 pub mod body;
 pub mod chat;
+pub mod embeddings;
+pub mod images;
+pub mod models;
 pub mod relay;
 pub mod resolve;
 pub mod settle;

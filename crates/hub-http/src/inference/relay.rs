@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use hub_core::chat::ChatRequest;
+use hub_core::embeddings::{EmbeddingsRequest, EmbeddingsResponse};
 use hub_core::wire::Chunk;
 use hub_providers::health::{full_jitter, Admission, CredentialHealth, WaitReason};
 use hub_providers::{ChatReply, ChunkStream, ProviderError, Target};
@@ -143,6 +144,14 @@ fn more_hopeful(a: WaitReason, b: WaitReason) -> WaitReason {
 
 pub async fn chat(state: &AppState, plan: &Plan<'_>, req: &ChatRequest) -> Result<Relayed<ChatReply>, Failed> {
     attempts(state, plan, |target| plan.adapter.chat(target, req)).await
+}
+
+pub async fn embeddings(state: &AppState, plan: &Plan<'_>, req: &EmbeddingsRequest) -> Result<Relayed<EmbeddingsResponse>, Failed> {
+    attempts(state, plan, |target| plan.adapter.embeddings(target, req)).await
+}
+
+pub async fn images(state: &AppState, plan: &Plan<'_>, req: &hub_core::images::ImageRequest) -> Result<Relayed<hub_core::images::ImageResponse>, Failed> {
+    attempts(state, plan, |target| plan.adapter.images(target, req)).await
 }
 
 /// Opens a stream and waits for its first chunk; a failure before it is still retryable.

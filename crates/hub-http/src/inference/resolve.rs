@@ -30,6 +30,12 @@ impl Plan<'_> {
 }
 
 pub fn plan<'a>(state: &'a AppState, requested: &str) -> Result<Plan<'a>, ApiError> {
+    plan_for(state, requested, "chat completions")
+}
+
+/// [`plan`] for another operation (`"embeddings"`, …), named in the error when the provider's
+/// protocol has no adapter in this build.
+pub fn plan_for<'a>(state: &'a AppState, requested: &str, operation: &str) -> Result<Plan<'a>, ApiError> {
     let parsed = ModelRef::parse(requested, |p| state.providers.is_provider_name(p))
         .map_err(|e| ApiError::bad_request(Some("model"), e.to_string()))?;
     let entry = match &parsed.provider {
@@ -50,7 +56,7 @@ pub fn plan<'a>(state: &'a AppState, requested: &str) -> Result<Plan<'a>, ApiErr
         })?,
     };
     let adapter = state.adapters.for_protocol(entry.kind.protocol()).ok_or_else(|| {
-        ApiError::ModelNotFound(format!("Provider '{}' does not serve chat completions through this hub yet.", entry.name))
+        ApiError::ModelNotFound(format!("Provider '{}' does not serve {operation} through this hub yet.", entry.name))
     })?;
     if !entry.usable() {
         return Err(ApiError::ModelNotFound(format!("Provider '{}' has no credential configured.", entry.name)));

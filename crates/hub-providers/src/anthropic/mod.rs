@@ -22,11 +22,12 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{Stream, StreamExt};
 use hub_core::chat::{ChatChunk, ChatRequest};
-use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 
 use self::stream::StreamTranslator;
 use self::translate::{to_chat_completion, to_messages_request, ReplyPlan};
 use self::wire::MessagesResponse;
+use crate::reply::{read_limited, retry_after};
 use crate::adapter::{Adapter, ChatReply, StreamReply, Target};
 use crate::client::{transport_error, HttpClient};
 use crate::error::{ProviderError, TimeoutKind};
@@ -100,27 +101,11 @@ impl AnthropicAdapter {
 
 async fn failure(target: &Target, response: reqwest::Response) -> ProviderError {
     let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(|s| Duration::from_secs_f64(s.min(3600.0)));
+    let retry_after = retry_after(response.headers());
     let body = read_limited(response, MAX_ERROR_BYTES).await.unwrap_or_default();
     ProviderError::Upstream(errors::parse_failure(status, &body, retry_after, target.api_key.as_ref().map(|k| k.expose())))
 }
 
-async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ProviderError> {
-    let mut out = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
-        if out.len() + chunk.len() > limit {
-            return Err(ProviderError::Protocol(format!("reply larger than {limit} bytes")));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
-}
 
 impl Adapter for AnthropicAdapter {
     fn chat<'a>(&'a self, target: &'a Target, req: &'a ChatRequest) -> BoxFuture<'a, Result<ChatReply, ProviderError>> {

@@ -23,6 +23,7 @@ use futures::future::BoxFuture;
 use hub_core::chat::ChatRequest;
 use hub_core::embeddings::{EmbeddingsRequest, EmbeddingsResponse};
 
+use crate::reply::{read_limited, retry_after};
 use crate::adapter::{Adapter, ChatReply, StreamReply, Target};
 use crate::client::{transport_error, HttpClient};
 use crate::error::{ProviderError, TimeoutKind};
@@ -99,25 +100,12 @@ fn header(response: &reqwest::Response, name: &str) -> Option<String> {
 async fn failure(response: reqwest::Response, secrets: &[String]) -> ProviderError {
     let status = response.status().as_u16();
     let error_type = header(&response, "x-amzn-errortype");
-    let retry_after = header(&response, "retry-after")
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(|s| Duration::from_secs_f64(s.min(3600.0)));
+    let retry_after = retry_after(response.headers());
     let body = read_limited(response, MAX_ERROR_BYTES).await.unwrap_or_default();
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     ProviderError::Upstream(errors::parse_failure(status, error_type.as_deref(), &body, retry_after, &secrets))
 }
 
-async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ProviderError> {
-    let mut out = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
-        if out.len() + chunk.len() > limit {
-            return Err(ProviderError::Protocol(format!("reply larger than {limit} bytes")));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
-}
 
 /// A completion id from the upstream's request id, or a fresh one.
 fn completion_id(request_id: Option<&str>) -> String {

@@ -24,8 +24,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures::future::BoxFuture;
 use hub_core::chat::ChatRequest;
 use hub_core::embeddings::{EmbeddingsRequest, EmbeddingsResponse};
-use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 
+use crate::reply::{read_limited, retry_after};
 use crate::adapter::{Adapter, ChatReply, StreamReply, Target};
 use crate::client::{transport_error, HttpClient};
 use crate::error::{ProviderError, TimeoutKind};
@@ -73,27 +74,11 @@ impl GeminiAdapter {
 
 async fn failure(target: &Target, response: reqwest::Response) -> ProviderError {
     let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(|s| Duration::from_secs_f64(s.min(3600.0)));
+    let retry_after = retry_after(response.headers());
     let body = read_limited(response, MAX_ERROR_BYTES).await.unwrap_or_default();
     ProviderError::Upstream(errors::parse_failure(status, &body, retry_after, target.api_key.as_ref().map(|k| k.expose())))
 }
 
-async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ProviderError> {
-    let mut out = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
-        if out.len() + chunk.len() > limit {
-            return Err(ProviderError::Protocol(format!("reply larger than {limit} bytes")));
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
-}
 
 /// `{root}/models/{model}:{method}`; `method` may carry a query (`streamGenerateContent?alt=sse`).
 pub fn endpoint(base_url: &str, model: &str, method: &str) -> Result<String, ProviderError> {

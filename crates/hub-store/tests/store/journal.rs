@@ -46,14 +46,14 @@ async fn a_killed_process_loses_nothing_and_duplicates_nothing() {
         assert_eq!(replayed, 0);
         for i in 0..5 {
             journal.hold(&hold(&format!("done-{i}"))).unwrap();
-            journal.settle(settled(&format!("done-{i}"))).unwrap();
+            journal.settle(&settled(&format!("done-{i}"))).unwrap();
         }
         journal.hold(&hold("in-flight")).unwrap();
         // Part of the batch reaches the database before the "crash".
         let mut writer = LedgerWriter::new(Arc::clone(&journal), store.clone());
         writer.flush_once().await.unwrap();
         journal.hold(&hold("late")).unwrap();
-        journal.settle(settled("late")).unwrap();
+        journal.settle(&settled("late")).unwrap();
         // The process dies here: no final flush, segments left behind.
     }
     let (_journal, replayed) = UsageJournal::open(&jdir, &store).await.unwrap();
@@ -74,7 +74,7 @@ async fn a_torn_last_line_is_skipped_not_fatal() {
     let jdir = dir.path().join("journal");
     {
         let (journal, _) = UsageJournal::open(&jdir, &store).await.unwrap();
-        journal.settle(settled("whole")).unwrap();
+        journal.settle(&settled("whole")).unwrap();
     }
     let seg = std::fs::read_dir(&jdir).unwrap().next().unwrap().unwrap().path();
     let mut bytes = std::fs::read(&seg).unwrap();
@@ -93,7 +93,7 @@ async fn the_writer_drains_the_backlog_and_removes_written_segments() {
     let (journal, _) = UsageJournal::open(&jdir, &store).await.unwrap();
     for i in 0..1000 {
         journal.hold(&hold(&format!("r{i}"))).unwrap();
-        journal.settle(settled(&format!("r{i}"))).unwrap();
+        journal.settle(&settled(&format!("r{i}"))).unwrap();
     }
     assert_eq!(journal.backlog(), 1000);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -121,7 +121,7 @@ async fn rotation_keeps_open_holds() {
         for i in 0..2200 {
             let mut h = hold(&format!("r{i}"));
             h.model = big.clone();
-            journal.settle(UsageRecord::settled(h, CallSettlement { status: 200, ..CallSettlement::default() })).unwrap();
+            journal.settle(&UsageRecord::settled(h, CallSettlement { status: 200, ..CallSettlement::default() })).unwrap();
         }
         writer.flush_once().await.unwrap();
         writer.flush_once().await.unwrap();

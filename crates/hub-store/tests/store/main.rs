@@ -1,6 +1,7 @@
 //! hub-store against a real SQLite file in a fresh directory per test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod files;
 mod journal;
 mod keys;
 mod providers;

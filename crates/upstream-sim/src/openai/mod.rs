@@ -4,6 +4,7 @@
 pub mod chat;
 pub mod embeddings;
 pub mod errors;
+pub mod images;
 pub mod models;
 pub(crate) mod request;
 pub(crate) mod stream;

@@ -506,3 +506,43 @@ async fn stall_holds_until_shutdown() {
         .expect("shutdown waited on a stalled request");
     assert!(pending.await.unwrap().is_err());
 }
+
+#[tokio::test]
+async fn images_come_as_urls_on_the_sim_or_as_base64() {
+    let sim = sim().await;
+    let url = format!("{}/images/generations", sim.base_url());
+    let v: Value = client()
+        .post(&url)
+        .json(&json!({"model": "dall-e-3", "prompt": "a cat", "n": 2}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let data = v["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2);
+    let link = data[0]["url"].as_str().unwrap();
+    let got = client().get(link).send().await.unwrap();
+    assert_eq!(got.headers()["content-type"], "image/png");
+    assert_eq!(got.bytes().await.unwrap().to_vec(), upstream_sim::sim_png());
+    assert!(v.get("usage").is_none());
+
+    let v: Value = client()
+        .post(&url)
+        .json(&json!({"model": "gpt-image-1", "prompt": "a cat", "response_format": "url"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(v["data"][0]["b64_json"].is_string());
+    assert_eq!(v["usage"]["total_tokens"], v["usage"]["input_tokens"].as_u64().unwrap() + 272);
+
+    let bad = client().post(&url).json(&json!({"model": "dall-e-3", "prompt": "x", "n": 11})).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    sim.push_fault(Fault::Status { status: 429, retry_after: Some(1) });
+    let limited = client().post(&url).json(&json!({"model": "dall-e-3", "prompt": "x"})).send().await.unwrap();
+    assert_eq!(limited.status(), 429);
+}

@@ -1,0 +1,163 @@
+//! `POST /v1/embeddings` (also `/api/v1/embeddings`): the steps of the request path in order,
+//! as for chat: authenticate → parse once → validate → admit → resolve → journal the hold →
+//! relay (retries and failover) → settle. The record's endpoint is `embeddings`; its input
+//! tokens are the upstream's `usage.prompt_tokens`, its output tokens 0.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use hub_core::chat::Usage;
+use hub_core::embeddings::{EmbeddingInput, EmbeddingsRequest};
+use hub_core::provider::Protocol;
+use hub_core::validate;
+use hub_providers::ProviderError;
+
+use crate::context::RequestCtx;
+use crate::error::ApiError;
+use crate::inference::admit::{self, CallGuard, CallIntent};
+use crate::inference::authorize::RouteFamily;
+use crate::inference::chat::{project, set_server_timing};
+use crate::inference::relay::{self, Failed};
+use crate::inference::resolve;
+use crate::inference::settle::{self, Outcome};
+use crate::inference::{authenticate, body};
+use crate::state::AppState;
+
+pub async fn embeddings(State(state): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, body: Body) -> Response {
+    match run(&state, &ctx, &headers, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let caller = authenticate::from_headers(state, headers, RouteFamily::Inference).await?;
+    let bytes = body::read_limited(body, state.config.max_body_bytes).await?;
+    let req = parse(&bytes)?;
+    validate::embeddings_request(&req).map_err(|e| ApiError::bad_request(Some(e.param), e.message))?;
+    let est_input = (req.input.text_len() as u64).div_ceil(4);
+    let intent = CallIntent { project: project(headers), endpoint: "embeddings", model: &req.model, stream: false, est_input_tokens: est_input };
+    let mut guard = admit::admit(state, &caller, ctx, intent).await?;
+    let plan = match resolve::plan_for(state, &req.model, "embeddings") {
+        Ok(p) => p,
+        Err(e) => {
+            guard.fail(&e);
+            return Err(e);
+        }
+    };
+    if let Some(first) = plan.preferred() {
+        guard.name_target(first);
+        if let Err(e) = check_input_for(first.kind.protocol(), &req.input, &first.provider) {
+            guard.fail(&e);
+            return Err(e);
+        }
+    }
+    if let Err(e) = guard.journal_hold() {
+        guard.fail(&e);
+        return Err(e);
+    }
+    let upstream_started = Instant::now();
+    let relayed = match relay::embeddings(state, &plan, &req).await {
+        Ok(r) => r,
+        Err(failed) => return Err(fail(guard, failed)),
+    };
+    let upstream_ms = upstream_started.elapsed().as_secs_f64() * 1000.0;
+    guard.name_target(&relayed.target);
+    let reply = relayed.value;
+    let body = match serde_json::to_vec(&reply) {
+        Ok(b) => b,
+        Err(e) => {
+            let err = ApiError::Upstream(ProviderError::Protocol(e.to_string()));
+            guard.fail(&err);
+            return Err(err);
+        }
+    };
+    // An upstream that reported no usage leaves the record to the hub's estimate (flagged).
+    let prompt_tokens = reply.usage.prompt_tokens;
+    let usage = (prompt_tokens > 0).then(|| Usage { prompt_tokens, completion_tokens: 0, total_tokens: prompt_tokens, ..Usage::default() });
+    let total_ms = guard.started.elapsed().as_secs_f64() * 1000.0;
+    settle::finish(
+        guard,
+        Outcome { status: 200, usage, output_chars: 0, ttfb_ms: Some(total_ms as u64), upstream_ttfb_ms: None, cut_short: false, error_class: None },
+    );
+    let mut res = (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
+    set_server_timing(&mut res, total_ms - upstream_ms, Some(upstream_ms));
+    Ok(res)
+}
+
+/// Parses the body once, naming the parameter at fault as OpenAI's errors do.
+fn parse(bytes: &[u8]) -> Result<EmbeddingsRequest, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(None, "the request body is empty; send a JSON object"));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        let text = e.to_string();
+        let param = if text.contains("`model`") {
+            Some("model")
+        } else if text.contains("`input`") || text.contains("EmbeddingInput") {
+            Some("input")
+        } else {
+            None
+        };
+        let message = if param == Some("input") && !text.contains("missing field") {
+            "'input' must be a string, an array of strings, an array of token ids or an array of token-id arrays".to_owned()
+        } else {
+            format!("invalid JSON body: {e}")
+        };
+        ApiError::bad_request(param, message)
+    })
+}
+
+/// Token-id inputs mean something only to OpenAI-protocol upstreams (their tokenizer); other
+/// providers take text.
+fn check_input_for(protocol: Protocol, input: &EmbeddingInput, provider: &str) -> Result<(), ApiError> {
+    let tokens = matches!(input, EmbeddingInput::Tokens(_) | EmbeddingInput::ManyTokens(_));
+    if tokens && protocol != Protocol::OpenAiChat {
+        return Err(ApiError::bad_request(
+            Some("input"),
+            format!("Provider '{provider}' embeds text only; send 'input' as a string or an array of strings, not token ids"),
+        ));
+    }
+    Ok(())
+}
+
+fn fail(mut guard: CallGuard, failed: Failed) -> ApiError {
+    if let Some(t) = &failed.target {
+        guard.name_target(t);
+    }
+    guard.fail(&failed.error);
+    failed.error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn param(body: &str) -> Option<&'static str> {
+        match parse(body.as_bytes()) {
+            Err(ApiError::BadRequest { param, .. }) => param,
+            other => panic!("expected a 400, got {:?}", other.map(|r| r.model)),
+        }
+    }
+
+    #[test]
+    fn parse_errors_name_the_parameter() {
+        assert_eq!(param(r#"{"input":"hi"}"#), Some("model"));
+        assert_eq!(param(r#"{"model":"m"}"#), Some("input"));
+        assert_eq!(param(r#"{"model":"m","input":{"a":1}}"#), Some("input"));
+        assert_eq!(param(r#"{"model":"m","input":"x""#), None);
+        assert!(parse(br#"{"model":"m","input":[[1,2],[3]]}"#).is_ok());
+    }
+
+    #[test]
+    fn token_ids_go_only_to_openai_protocol_providers() {
+        let tokens = EmbeddingInput::Tokens(vec![1, 2]);
+        assert!(check_input_for(Protocol::OpenAiChat, &tokens, "openai").is_ok());
+        assert!(check_input_for(Protocol::GeminiGenerateContent, &tokens, "google").is_err());
+        assert!(check_input_for(Protocol::BedrockConverse, &EmbeddingInput::One("a".into()), "bedrock").is_ok());
+    }
+}

@@ -1,0 +1,84 @@
+//! `GET /v1/models` and `GET /v1/models/{id}` (also under `/api/v1`): the models a key may call
+//! through this hub, in OpenAI's list shape. The source is the built-in catalog
+//! (`hub_core::catalog`) filtered to the providers configured and callable here; ids are
+//! `provider/model`, as chat and embeddings calls name them. Same bearer authentication as
+//! the model calls; no usage is recorded (no model is called).
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use hub_core::catalog::{self, CatalogModel};
+use hub_core::{ModelRef, ProviderKind};
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::inference::authenticate;
+use crate::inference::authorize::RouteFamily;
+use crate::state::AppState;
+
+#[derive(Serialize)]
+struct ModelObject {
+    id: String,
+    object: &'static str,
+    created: i64,
+    owned_by: String,
+}
+
+#[derive(Serialize)]
+struct ModelList {
+    object: &'static str,
+    data: Vec<ModelObject>,
+}
+
+pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match run_list(&state, &headers).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+pub async fn retrieve(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    match run_retrieve(&state, &headers, &id).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run_list(state: &AppState, headers: &HeaderMap) -> Result<Response, ApiError> {
+    authenticate::from_headers(state, headers, RouteFamily::Inference).await?;
+    let data = available(state).into_iter().map(|(provider, m)| object(&provider, m)).collect();
+    Ok(json(&ModelList { object: "list", data }))
+}
+
+async fn run_retrieve(state: &AppState, headers: &HeaderMap, id: &str) -> Result<Response, ApiError> {
+    authenticate::from_headers(state, headers, RouteFamily::Inference).await?;
+    let found = ModelRef::parse(id, |p| state.providers.is_provider_name(p)).ok().and_then(|r| {
+        let name = r.provider?;
+        let canonical = ProviderKind::parse(&name).filter(|k| *k != ProviderKind::Custom).map_or(name, |k| k.name().to_owned());
+        available(state).into_iter().find(|(provider, m)| *provider == canonical && m.id == r.model)
+    });
+    match found {
+        Some((provider, m)) => Ok(json(&object(&provider, m))),
+        None => Err(ApiError::ModelNotFound(format!(
+            "The model '{}' does not exist or is not available through this hub. List the available models with GET /v1/models.",
+            id.chars().filter(|c| !c.is_control()).take(hub_core::model_name::MAX_MODEL_LEN).collect::<String>()
+        ))),
+    }
+}
+
+/// Catalog models of every configured, callable provider, ordered by provider name then
+/// catalog order.
+fn available(state: &AppState) -> Vec<(String, &'static CatalogModel)> {
+    let snapshot = state.providers.snapshot();
+    let mut entries: Vec<_> = snapshot.values().filter(|e| e.usable() && state.adapters.for_protocol(e.kind.protocol()).is_some()).collect();
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    entries.into_iter().flat_map(|e| catalog::for_kind(e.kind).map(move |m| (e.name.clone(), m))).collect()
+}
+
+fn object(provider: &str, m: &CatalogModel) -> ModelObject {
+    ModelObject { id: format!("{provider}/{}", m.id), object: "model", created: m.created, owned_by: provider.to_owned() }
+}
+
+fn json<T: Serialize>(value: &T) -> Response {
+    axum::Json(value).into_response()
+}

@@ -1,0 +1,36 @@
+use std::time::Duration;
+
+use hub_store::files::{is_id, sniff, FileStore};
+
+#[tokio::test]
+async fn files_round_trip_with_sniffed_types_and_are_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("files")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+    let png = b"\x89PNG\r\n\x1a\nrest".to_vec();
+    let id = store.put(png.clone()).await.unwrap();
+    assert!(is_id(&id));
+    let got = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(got.bytes, png);
+    assert_eq!(got.content_type, "image/png");
+    assert!(store.get("../secrets/pepper").await.unwrap().is_none());
+    assert!(store.get(&"0".repeat(32)).await.unwrap().is_none());
+
+    assert_eq!(store.sweep(Duration::from_secs(3600)).unwrap(), 0);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(store.sweep(Duration::from_millis(1)).unwrap(), 1);
+    assert!(store.get(&id).await.unwrap().is_none());
+}
+
+#[test]
+fn content_types_come_from_magic_bytes() {
+    assert_eq!(sniff(&[0xff, 0xd8, 0xff, 0xe0]), "image/jpeg");
+    assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), "image/webp");
+    assert_eq!(sniff(b"GIF89a.."), "image/gif");
+    assert_eq!(sniff(b"<svg"), "application/octet-stream");
+}
