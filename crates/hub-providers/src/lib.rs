@@ -12,6 +12,7 @@ pub mod gemini;
 mod direct;
 pub mod health;
 pub mod openai;
+mod openai_call;
 pub mod openai_embeddings;
 pub mod openai_images;
 pub mod registry;

@@ -9,16 +9,9 @@ use hub_core::embeddings::{EmbeddingInput, EmbeddingsRequest, EmbeddingsResponse
 use serde::Serialize;
 
 use crate::adapter::Target;
-use crate::client::{transport_error, HttpClient};
-use crate::error::{ProviderError, TimeoutKind};
-use crate::openai::parse_failure;
-use crate::reply::{read_limited, retry_after};
-
-/// Upper bound on a reply body (a 2048 × 3072 float batch is about 130 MB as JSON, which no
-/// sane client asks for through a gateway; larger is a protocol error, not an OOM).
-const MAX_REPLY_BYTES: usize = 128 * 1024 * 1024;
-/// Upper bound on an error body the hub reads.
-const MAX_ERROR_BYTES: usize = 64 * 1024;
+use crate::client::HttpClient;
+use crate::error::ProviderError;
+use crate::openai_call::post_json;
 
 /// The request as the upstream receives it.
 #[derive(Serialize)]
@@ -50,32 +43,8 @@ fn wire_body(target: &Target, req: &EmbeddingsRequest) -> Result<Vec<u8>, Provid
 /// One embeddings call, bounded by the client's first-byte and total timeouts.
 pub async fn embeddings(client: &HttpClient, target: &Target, req: &EmbeddingsRequest) -> Result<EmbeddingsResponse, ProviderError> {
     let body = wire_body(target, req)?;
-    let url = format!("{}/embeddings", target.base_url.trim_end_matches('/'));
-    let work = async {
-        let mut builder = client
-            .inner
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(reqwest::header::ACCEPT, "application/json")
-            .body(body);
-        if let Some(key) = &target.api_key {
-            builder = builder.bearer_auth(key.expose());
-        }
-        let response = tokio::time::timeout(client.timeouts.first_byte, builder.send())
-            .await
-            .map_err(|_| ProviderError::Timeout(TimeoutKind::FirstByte))?
-            .map_err(transport_error)?;
-        let status = response.status().as_u16();
-        if !response.status().is_success() {
-            let wait = retry_after(response.headers());
-            let bytes = read_limited(response, MAX_ERROR_BYTES).await.unwrap_or_default();
-            let credential = target.api_key.as_ref().map(|k| k.expose());
-            return Err(ProviderError::Upstream(parse_failure(status, &bytes, wait, credential)));
-        }
-        let bytes = read_limited(response, MAX_REPLY_BYTES).await?;
-        parse_reply(&bytes, req)
-    };
-    tokio::time::timeout(client.timeouts.total, work).await.map_err(|_| ProviderError::Timeout(TimeoutKind::Total))?
+    let bytes = post_json(client, target, "embeddings", body).await?;
+    parse_reply(&bytes, req)
 }
 
 /// The upstream's reply as the canonical response; one vector per input, in order.

@@ -9,15 +9,9 @@ use hub_core::images::{ImageRequest, ImageResponse};
 use serde::Serialize;
 
 use crate::adapter::Target;
-use crate::client::{transport_error, HttpClient};
-use crate::error::{ProviderError, TimeoutKind};
-use crate::openai::parse_failure;
-use crate::reply::{read_limited, retry_after};
-
-/// Upper bound on a reply body (ten large base64 images are about 60 MB).
-const MAX_REPLY_BYTES: usize = 128 * 1024 * 1024;
-/// Upper bound on an error body the hub reads.
-const MAX_ERROR_BYTES: usize = 64 * 1024;
+use crate::client::HttpClient;
+use crate::error::ProviderError;
+use crate::openai_call::post_json;
 
 /// The request as the upstream receives it.
 #[derive(Serialize)]
@@ -58,32 +52,8 @@ fn wire_body(target: &Target, req: &ImageRequest) -> Result<Vec<u8>, ProviderErr
 /// One image-generation call, bounded by the client's first-byte and total timeouts.
 pub async fn images(client: &HttpClient, target: &Target, req: &ImageRequest) -> Result<ImageResponse, ProviderError> {
     let body = wire_body(target, req)?;
-    let url = format!("{}/images/generations", target.base_url.trim_end_matches('/'));
-    let work = async {
-        let mut builder = client
-            .inner
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(reqwest::header::ACCEPT, "application/json")
-            .body(body);
-        if let Some(key) = &target.api_key {
-            builder = builder.bearer_auth(key.expose());
-        }
-        let response = tokio::time::timeout(client.timeouts.first_byte, builder.send())
-            .await
-            .map_err(|_| ProviderError::Timeout(TimeoutKind::FirstByte))?
-            .map_err(transport_error)?;
-        let status = response.status().as_u16();
-        if !response.status().is_success() {
-            let wait = retry_after(response.headers());
-            let bytes = read_limited(response, MAX_ERROR_BYTES).await.unwrap_or_default();
-            let credential = target.api_key.as_ref().map(|k| k.expose());
-            return Err(ProviderError::Upstream(parse_failure(status, &bytes, wait, credential)));
-        }
-        let bytes = read_limited(response, MAX_REPLY_BYTES).await?;
-        parse_reply(&bytes)
-    };
-    tokio::time::timeout(client.timeouts.total, work).await.map_err(|_| ProviderError::Timeout(TimeoutKind::Total))?
+    let bytes = post_json(client, target, "images/generations", body).await?;
+    parse_reply(&bytes)
 }
 
 /// The upstream's reply as the canonical response; every image must carry a URL or base64.

@@ -123,6 +123,16 @@ impl CallGuard {
         self.settle(settlement);
     }
 
+    /// Records the relay's final failure, naming the last target it tried, and hands the
+    /// error back for the response.
+    pub fn fail_relay(mut self, failed: crate::inference::relay::Failed) -> ApiError {
+        if let Some(t) = &failed.target {
+            self.name_target(t);
+        }
+        self.fail(&failed.error);
+        failed.error
+    }
+
     pub fn elapsed_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }

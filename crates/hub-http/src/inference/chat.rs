@@ -19,7 +19,7 @@ use crate::inference::admit::{self, CallGuard, CallIntent};
 use crate::inference::authorize::RouteFamily;
 use crate::inference::settle::{self, Outcome};
 use crate::inference::stream_back::MeteredSse;
-use crate::inference::relay::{self, Failed};
+use crate::inference::relay;
 use crate::inference::resolve::{self, Plan};
 use crate::inference::{authenticate, body};
 use crate::state::AppState;
@@ -73,7 +73,7 @@ async fn complete(state: &AppState, mut guard: CallGuard, plan: &Plan<'_>, req: 
     let upstream_started = Instant::now();
     let relayed = match relay::chat(state, plan, req).await {
         Ok(r) => r,
-        Err(failed) => return Err(fail(guard, failed)),
+        Err(failed) => return Err(guard.fail_relay(failed)),
     };
     guard.name_target(&relayed.target);
     let reply = relayed.value;
@@ -110,7 +110,7 @@ async fn stream(state: &AppState, mut guard: CallGuard, plan: &Plan<'_>, req: &C
     // once still gets a proper HTTP error, and a retry elsewhere stays possible.
     let relayed = match relay::stream(state, plan, req).await {
         Ok(r) => r,
-        Err(failed) => return Err(fail(guard, failed)),
+        Err(failed) => return Err(guard.fail_relay(failed)),
     };
     guard.name_target(&relayed.target);
     let open = relayed.value;
@@ -126,13 +126,6 @@ async fn stream(state: &AppState, mut guard: CallGuard, plan: &Plan<'_>, req: &C
     Ok(res)
 }
 
-fn fail(mut guard: CallGuard, failed: Failed) -> ApiError {
-    if let Some(t) = &failed.target {
-        guard.name_target(t);
-    }
-    guard.fail(&failed.error);
-    failed.error
-}
 
 /// `Server-Timing: hub;dur=…, upstream;dur=…` so users can see the hub's own overhead.
 pub fn set_server_timing(res: &mut Response, hub_ms: f64, upstream_ms: Option<f64>) {

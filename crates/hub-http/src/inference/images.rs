@@ -25,10 +25,10 @@ use hub_providers::ProviderError;
 use crate::context::RequestCtx;
 use crate::error::ApiError;
 use crate::files::unix_now;
-use crate::inference::admit::{self, CallGuard, CallIntent};
+use crate::inference::admit::{self, CallIntent};
 use crate::inference::authorize::RouteFamily;
 use crate::inference::chat::{project, set_server_timing};
-use crate::inference::relay::{self, Failed};
+use crate::inference::relay;
 use crate::inference::resolve;
 use crate::inference::settle::{self, Outcome};
 use crate::inference::{authenticate, body};
@@ -71,7 +71,7 @@ async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: Body
     let upstream_started = Instant::now();
     let relayed = match relay::images(state, &plan, &req).await {
         Ok(r) => r,
-        Err(failed) => return Err(fail(guard, failed)),
+        Err(failed) => return Err(guard.fail_relay(failed)),
     };
     let upstream_ms = upstream_started.elapsed().as_secs_f64() * 1000.0;
     guard.name_target(&relayed.target);
@@ -159,13 +159,6 @@ async fn base64_to_urls(state: &AppState, reply: &mut ImageResponse) -> Result<(
     Ok(())
 }
 
-fn fail(mut guard: CallGuard, failed: Failed) -> ApiError {
-    if let Some(t) = &failed.target {
-        guard.name_target(t);
-    }
-    guard.fail(&failed.error);
-    failed.error
-}
 
 #[cfg(test)]
 mod tests {
