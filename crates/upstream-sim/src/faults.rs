@@ -2,7 +2,7 @@
 //! probability-based fault for load tests, and per-request markers written
 //! into the prompt (`[[sim:status=500]]`).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -112,6 +112,9 @@ pub(crate) struct FaultPlan {
     queue: Mutex<VecDeque<Fault>>,
     rate_on: AtomicBool,
     rate: Mutex<Option<RateFault>>,
+    /// Rate-based faults for one API key only: one bad credential among healthy ones.
+    keyed_on: AtomicBool,
+    keyed: Mutex<HashMap<String, RateFault>>,
 }
 
 impl FaultPlan {
@@ -146,6 +149,30 @@ impl FaultPlan {
         } else {
             *r = None;
             self.rate_on.store(false, Ordering::Release);
+        }
+    }
+
+    /// Like [`FaultPlan::set_rate`], for requests presenting `api_key` only.
+    pub(crate) fn set_key_rate(&self, api_key: &str, probability: f64, fault: Fault, seed: u64) {
+        let mut k = self.keyed.lock();
+        if probability > 0.0 {
+            k.insert(api_key.to_owned(), RateFault { probability, fault, rng: SeededRng::new(seed) });
+        } else {
+            k.remove(api_key);
+        }
+        self.keyed_on.store(!k.is_empty(), Ordering::Release);
+    }
+
+    /// Draws the rate-based fault set for the presented key, if any.
+    pub(crate) fn take_for_key(&self, api_key: &str, kind: RequestKind, applied: &mut Applied) {
+        if !self.keyed_on.load(Ordering::Acquire) {
+            return;
+        }
+        let mut k = self.keyed.lock();
+        if let Some(rate) = k.get_mut(api_key) {
+            if rate.fault.matches(kind) && rate.rng.next_f64() < rate.probability {
+                applied.add(&rate.fault, kind);
+            }
         }
     }
 

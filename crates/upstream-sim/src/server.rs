@@ -154,6 +154,12 @@ impl Sim {
         self.inner.state.faults.set_rate(probability, fault, seed);
     }
 
+    /// Applies `fault` with `probability` to chat requests that present `api_key` only (the
+    /// other keys stay healthy): for testing failover between credentials.
+    pub fn set_key_fault_rate(&self, api_key: &str, probability: f64, fault: Fault, seed: u64) {
+        self.inner.state.faults.set_key_rate(api_key, probability, fault, seed);
+    }
+
     /// Drops every queued fault and the rate-based fault.
     pub fn clear_faults(&self) {
         self.inner.state.faults.clear();

@@ -47,3 +47,14 @@ pub const NESTING_DEPTH: usize = 100_000;
 /// The `Retry-After` the simulated provider sends with a 429; the hub cools the credential down
 /// for that long.
 pub const PROVIDER_RETRY_AFTER_SECS: u64 = 1;
+
+/// Client calls in the failover test, and how many run at once.
+pub const FAILOVER_CALLS: usize = 1000;
+pub const FAILOVER_CONCURRENCY: usize = 20;
+/// Share of calls the bad credential fails.
+pub const FAILING_SHARE: f64 = 0.30;
+/// Client calls that must succeed, and the upstream attempts a call may cost on average.
+pub const FAILOVER_MIN_SUCCESS: f64 = 0.999;
+pub const FAILOVER_MAX_ATTEMPTS: f64 = 1.4;
+/// The bad credential must really have failed this often, or the test proves nothing.
+pub const FAILOVER_MIN_FAULTS: u64 = 20;

@@ -10,6 +10,7 @@ mod auth_errors;
 mod bad_input;
 mod cli;
 mod embeddings_and_models;
+mod failover;
 mod images;
 mod provider_anthropic;
 mod provider_bedrock;

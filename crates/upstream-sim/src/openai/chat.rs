@@ -72,11 +72,15 @@ pub(crate) async fn completions(State(state): State<SharedState>, req: Request) 
     if request.stream == Some(true) {
         bump(&state.counters.stream_requests);
     }
-    let plan = match plan(&request, &state) {
+    let mut plan = match plan(&request, &state) {
         Ok(p) => p,
         Err(e) => return e.into_response(&meta),
     };
     drop(request);
+    if let Some(key) = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let kind = if plan.stream { RequestKind::ChatStream } else { RequestKind::Chat };
+        state.faults.take_for_key(key.trim_start_matches("Bearer ").trim(), kind, &mut plan.applied);
+    }
 
     if plan.applied.any_fault() {
         bump(&state.counters.faults_served);
