@@ -1,9 +1,11 @@
-//! hub-store against a real SQLite file in a fresh directory per test.
+//! hub-store against a real SQLite file in a fresh directory per test, and the same
+//! repositories against a real PostgreSQL server (`postgres.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod files;
 mod journal;
 mod keys;
+mod postgres;
 mod providers;
 
 use hub_store::Store;

@@ -1,0 +1,107 @@
+//! The same repositories on PostgreSQL: a fresh database per test on the server named by
+//! `AIGNE_HUB_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/postgres`, which CI
+//! machines run). Set it to `off` to skip on a machine without PostgreSQL; an unreachable server
+//! otherwise fails the test rather than passing silently.
+
+use hub_core::money::NanoCredits;
+use hub_core::usage::{CallHold, CallSettlement, UsageRecord};
+use hub_core::{KeyType, Pepper, Secret};
+use hub_store::key_directory::KeyDirectory;
+use hub_store::secrets::ServerSecret;
+use hub_store::usage::UsageFilter;
+use hub_store::users::Role;
+use hub_store::{Backend, Store};
+use sqlx::Connection;
+
+const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A throwaway database, dropped when the test ends.
+struct PgDatabase {
+    server: String,
+    name: String,
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (server, name) = (self.server.clone(), self.name.clone());
+        // Best effort: a leftover database only costs disk.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                if let Ok(mut c) = sqlx::PgConnection::connect(&server).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+async fn fresh_pg() -> Option<(PgDatabase, Store)> {
+    let server = std::env::var("AIGNE_HUB_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_SERVER.to_owned());
+    if server == "off" {
+        eprintln!("AIGNE_HUB_TEST_POSTGRES=off: PostgreSQL tests skipped");
+        return None;
+    }
+    let mut admin = sqlx::PgConnection::connect(&server)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {server} is unreachable ({e}); set AIGNE_HUB_TEST_POSTGRES=off to skip"));
+    let name = format!("aigne_hub_test_{}", hub_core::base62::random(&mut rand::rngs::OsRng, 12).to_ascii_lowercase());
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+    let (base, _) = server.rsplit_once('/').unwrap();
+    let store = Store::connect(&format!("{base}/{name}")).await.unwrap();
+    assert_eq!(store.backend(), Backend::Postgres);
+    Some((PgDatabase { server, name }, store))
+}
+
+fn record(id: &str, key_id: &str, user_id: &str) -> UsageRecord {
+    let hold = CallHold {
+        request_id: id.to_owned(),
+        started_at_ms: 1_000,
+        key_id: key_id.to_owned(),
+        kid: "kid".into(),
+        user_id: user_id.to_owned(),
+        project: Some("did:abt:app".into()),
+        provider: "openai".into(),
+        credential_id: None,
+        model: "gpt-4o".into(),
+        endpoint: "chat.completions".into(),
+        stream: true,
+        client_ip: Some("127.0.0.1".into()),
+        est_input_tokens: 9,
+        reserved: NanoCredits(500),
+    };
+    UsageRecord::settled(hold, CallSettlement { status: 200, tokens_in: 7, tokens_out: 12, ..CallSettlement::default() })
+}
+
+#[tokio::test]
+async fn keys_providers_and_the_ledger_work_on_postgres() {
+    let Some((_db, store)) = fresh_pg().await else { return };
+    let user = store.create_user("owner@example.com", "$argon2id$placeholder", Role::Owner).await.unwrap();
+
+    // Keys: issued, found by their HMAC through the directory, revoked, announced.
+    let pepper = Pepper::from_bytes([3; 32]);
+    let issued = store.issue_key(&pepper, &user.id, "pg-app", KeyType::Inference, "test", None).await.unwrap();
+    let directory = KeyDirectory::new(store.clone(), pepper.clone());
+    assert_eq!(directory.lookup(&issued.key).await.unwrap().map(|s| s.key_id.clone()), Some(issued.info.id.clone()));
+    let before = store.latest_change().await.unwrap();
+    store.revoke_key_audited(&issued.info.kid, "test", None).await.unwrap();
+    assert!(store.changes_since(before).await.unwrap().iter().any(|c| c.ref_id == issued.info.id));
+
+    // Providers: the credential is sealed and opens with the master key only.
+    let master = ServerSecret([4; 32]);
+    let provider = store.upsert_provider("openai", "http://127.0.0.1:9/v1", Some(&Secret::new("sk-pg-credential-0123456789")), &master).await.unwrap();
+    assert_eq!(store.open_credentials(&provider.id, &master).await.unwrap()[0].secret.expose(), "sk-pg-credential-0123456789");
+
+    // The ledger: multi-row inserts, idempotent on replay, folded into the key's counters.
+    let records: Vec<_> = (0..150).map(|i| record(&format!("req-{i}"), &issued.info.id, &user.id)).collect();
+    assert_eq!(store.insert_usage(&records).await.unwrap(), 150);
+    assert_eq!(store.insert_usage(&records[..70]).await.unwrap(), 0, "a replay inserts nothing twice");
+    assert_eq!(store.count_usage().await.unwrap(), 150);
+    let rows = store.list_usage(&UsageFilter { key_id: Some(issued.info.id.clone()), user_id: None, limit: 500 }).await.unwrap();
+    assert_eq!(rows.len(), 150);
+    assert!(rows.iter().all(|r| r.tokens_in == 7 && r.tokens_out == 12 && r.stream && r.project.as_deref() == Some("did:abt:app")));
+    let key = store.key_info(&issued.info.id).await.unwrap().unwrap();
+    assert_eq!((key.request_count, key.tokens_in, key.tokens_out), (150, 150 * 7, 150 * 12));
+    assert_eq!(key.last_used_ip.as_deref(), Some("127.0.0.1"));
+}
