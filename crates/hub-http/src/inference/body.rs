@@ -19,17 +19,18 @@ pub async fn read_limited(body: Body, limit: usize) -> Result<bytes::Bytes, ApiE
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    parse_json_naming(bytes, &["model", "messages"])
+}
+
+/// Parses a JSON body once; a failure names the first of `params` serde's message mentions, as
+/// OpenAI errors name the parameter at fault.
+pub fn parse_json_naming<T: DeserializeOwned>(bytes: &[u8], params: &[&'static str]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request(None, "the request body is empty; send a JSON object"));
     }
     serde_json::from_slice(bytes).map_err(|e| {
-        let param = if e.to_string().contains("`model`") {
-            Some("model")
-        } else if e.to_string().contains("`messages`") {
-            Some("messages")
-        } else {
-            None
-        };
+        let text = e.to_string();
+        let param = params.iter().copied().find(|p| text.contains(&format!("`{p}`")));
         ApiError::bad_request(param, format!("invalid JSON body: {e}"))
     })
 }

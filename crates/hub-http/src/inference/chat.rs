@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use hub_core::chat::ChatRequest;
@@ -17,7 +17,7 @@ use crate::context::RequestCtx;
 use crate::error::ApiError;
 use crate::inference::admit::{self, CallGuard, CallIntent};
 use crate::inference::authorize::RouteFamily;
-use crate::inference::settle::{self, Outcome};
+use crate::inference::settle;
 use crate::inference::stream_back::MeteredSse;
 use crate::inference::relay;
 use crate::inference::resolve::{self, Plan};
@@ -86,23 +86,10 @@ async fn complete(state: &AppState, mut guard: CallGuard, plan: &Plan<'_>, req: 
             return Err(err);
         }
     };
+    let usage = reply.completion.usage().cloned();
     let output_chars = reply.completion.output_chars();
-    let total_ms = guard.started.elapsed().as_secs_f64() * 1000.0;
-    settle::finish(
-        guard,
-        Outcome {
-            status: 200,
-            usage: reply.completion.usage().cloned(),
-            output_chars,
-            ttfb_ms: Some(total_ms as u64),
-            upstream_ttfb_ms: Some(u64::try_from(reply.upstream_ttfb.as_millis()).unwrap_or(u64::MAX)),
-            cut_short: false,
-            error_class: None,
-        },
-    );
-    let mut res = (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
-    set_server_timing(&mut res, total_ms - upstream_ms, Some(upstream_ms));
-    Ok(res)
+    let upstream_ttfb_ms = u64::try_from(reply.upstream_ttfb.as_millis()).unwrap_or(u64::MAX);
+    Ok(settle::json_reply(guard, usage, output_chars, Some(upstream_ttfb_ms), upstream_ms, body))
 }
 
 async fn stream(state: &AppState, mut guard: CallGuard, plan: &Plan<'_>, req: &ChatRequest) -> Result<Response, ApiError> {

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use hub_core::chat::Usage;
@@ -20,10 +20,10 @@ use crate::context::RequestCtx;
 use crate::error::ApiError;
 use crate::inference::admit::{self, CallIntent};
 use crate::inference::authorize::RouteFamily;
-use crate::inference::chat::{project, set_server_timing};
+use crate::inference::chat::project;
 use crate::inference::relay;
 use crate::inference::resolve;
-use crate::inference::settle::{self, Outcome};
+use crate::inference::settle;
 use crate::inference::{authenticate, body};
 use crate::state::AppState;
 
@@ -79,37 +79,24 @@ async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: Body
     // An upstream that reported no usage leaves the record to the hub's estimate (flagged).
     let prompt_tokens = reply.usage.prompt_tokens;
     let usage = (prompt_tokens > 0).then(|| Usage { prompt_tokens, completion_tokens: 0, total_tokens: prompt_tokens, ..Usage::default() });
-    let total_ms = guard.started.elapsed().as_secs_f64() * 1000.0;
-    settle::finish(
-        guard,
-        Outcome { status: 200, usage, output_chars: 0, ttfb_ms: Some(total_ms as u64), upstream_ttfb_ms: None, cut_short: false, error_class: None },
-    );
-    let mut res = (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
-    set_server_timing(&mut res, total_ms - upstream_ms, Some(upstream_ms));
-    Ok(res)
+    Ok(settle::json_reply(guard, usage, 0, None, upstream_ms, body))
 }
 
-/// Parses the body once, naming the parameter at fault as OpenAI's errors do.
+/// Parses the body once, naming the parameter at fault as OpenAI's errors do; a malformed
+/// `input` gets a message listing the shapes it may take.
 fn parse(bytes: &[u8]) -> Result<EmbeddingsRequest, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request(None, "the request body is empty; send a JSON object"));
-    }
-    serde_json::from_slice(bytes).map_err(|e| {
-        let text = e.to_string();
-        let param = if text.contains("`model`") {
-            Some("model")
-        } else if text.contains("`input`") || text.contains("EmbeddingInput") {
-            Some("input")
-        } else {
-            None
-        };
-        let message = if param == Some("input") && !text.contains("missing field") {
-            "'input' must be a string, an array of strings, an array of token ids or an array of token-id arrays".to_owned()
-        } else {
-            format!("invalid JSON body: {e}")
-        };
-        ApiError::bad_request(param, message)
+    body::parse_json_naming(bytes, &["model", "input"]).map_err(|e| match e {
+        ApiError::BadRequest { param: None, message } if message.contains("EmbeddingInput") => input_shape_error(),
+        ApiError::BadRequest { param: Some("input"), message } if !message.contains("missing field") => input_shape_error(),
+        other => other,
     })
+}
+
+fn input_shape_error() -> ApiError {
+    ApiError::bad_request(
+        Some("input"),
+        "'input' must be a string, an array of strings, an array of token ids or an array of token-id arrays",
+    )
 }
 
 /// Token-id inputs mean something only to OpenAI-protocol upstreams (their tokenizer); other

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use base64::engine::general_purpose::STANDARD;
@@ -27,10 +27,10 @@ use crate::error::ApiError;
 use crate::files::unix_now;
 use crate::inference::admit::{self, CallIntent};
 use crate::inference::authorize::RouteFamily;
-use crate::inference::chat::{project, set_server_timing};
+use crate::inference::chat::project;
 use crate::inference::relay;
 use crate::inference::resolve;
-use crate::inference::settle::{self, Outcome};
+use crate::inference::settle;
 use crate::inference::{authenticate, body};
 use crate::state::AppState;
 
@@ -97,28 +97,12 @@ async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: Body
         total_tokens: u.total_tokens,
         ..Usage::default()
     });
-    let total_ms = guard.started.elapsed().as_secs_f64() * 1000.0;
-    settle::finish(
-        guard,
-        Outcome { status: 200, usage: Some(usage), output_chars: 0, ttfb_ms: Some(total_ms as u64), upstream_ttfb_ms: None, cut_short: false, error_class: None },
-    );
-    let mut res = (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
-    set_server_timing(&mut res, total_ms - upstream_ms, Some(upstream_ms));
-    Ok(res)
+    Ok(settle::json_reply(guard, Some(usage), 0, None, upstream_ms, body))
 }
 
 /// Parses the body once, naming the parameter at fault as OpenAI's errors do.
 fn parse(bytes: &[u8]) -> Result<ImageRequest, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request(None, "the request body is empty; send a JSON object"));
-    }
-    serde_json::from_slice(bytes).map_err(|e| {
-        let text = e.to_string();
-        let param = ["model", "prompt", "n", "size", "quality", "response_format", "style", "user"]
-            .into_iter()
-            .find(|p| text.contains(&format!("`{p}`")));
-        ApiError::bad_request(param, format!("invalid JSON body: {e}"))
-    })
+    body::parse_json_naming(bytes, &["model", "prompt", "n", "size", "quality", "response_format", "style", "user"])
 }
 
 /// Checks the request; answers whether the client wants URLs back.

@@ -45,3 +45,25 @@ pub fn finish(guard: CallGuard, outcome: Outcome) {
     };
     guard.settle(settlement);
 }
+
+/// Settles a call answered with one whole JSON body and builds its `200` response, with
+/// `Server-Timing` splitting the hub's time from the upstream's.
+pub fn json_reply(
+    guard: CallGuard,
+    usage: Option<Usage>,
+    output_chars: usize,
+    upstream_ttfb_ms: Option<u64>,
+    upstream_ms: f64,
+    body: impl Into<axum::body::Body>,
+) -> axum::response::Response {
+    use axum::http::{header, HeaderValue, StatusCode};
+    use axum::response::IntoResponse;
+    let total_ms = guard.started.elapsed().as_secs_f64() * 1000.0;
+    finish(
+        guard,
+        Outcome { status: 200, usage, output_chars, ttfb_ms: Some(total_ms as u64), upstream_ttfb_ms, cut_short: false, error_class: None },
+    );
+    let mut res = (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body.into()).into_response();
+    crate::inference::chat::set_server_timing(&mut res, total_ms - upstream_ms, Some(upstream_ms));
+    res
+}
