@@ -1,5 +1,5 @@
 //! Per-request context set by the outermost middleware: the request id, the start instant and
-//! the client address. Also writes `x-request-id` and the access log line (method, path without
+//! the client address. Also writes `x-request-id`, the security headers and the access log line (method, path without
 //! query, status, duration: never headers or bodies, so no key or prompt can reach the log).
 
 use std::net::{IpAddr, SocketAddr};
@@ -19,7 +19,7 @@ pub struct RequestCtx {
 
 pub async fn request_context(mut req: Request, next: Next) -> Response {
     let ctx = RequestCtx {
-        request_id: hub_core::ids::new_id("req"),
+        request_id: hub_core::ids::new_request_id(),
         started: Instant::now(),
         client_ip: req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
     };
@@ -44,6 +44,7 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     if let Some(v) = request_id_header {
         res.headers_mut().insert("x-request-id", v);
     }
+    add_security_headers(&mut res);
     res
 }
 
@@ -57,9 +58,9 @@ fn redact_path(path: &str) -> &str {
     }
 }
 
-/// Headers every response carries: no framing, no sniffing, a strict CSP for the UI.
-pub async fn security_headers(req: Request, next: Next) -> Response {
-    let mut res = next.run(req).await;
+/// Headers every response carries: no framing, no sniffing, a strict CSP for the UI. Part of
+/// the outer middleware rather than a layer of its own: one layer less on every request.
+fn add_security_headers(res: &mut Response) {
     let h = res.headers_mut();
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
@@ -70,5 +71,4 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
             HeaderValue::from_static("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
         );
     }
-    res
 }

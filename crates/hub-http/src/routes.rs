@@ -2,8 +2,8 @@
 //!
 //! Middleware, outermost first (each request passes them in this order):
 //! 1. `context::request_context`: request id, start instant, client address → extensions;
-//!    `x-request-id` on the response; the access log line.
-//! 2. `context::security_headers`: nosniff, frame denial, CSP on HTML.
+//!    `x-request-id` and the security headers (nosniff, frame denial, CSP on HTML) on the
+//!    response; the access log line.
 //!
 //! Route-specific authentication happens in the handlers' first step (inference: bearer key;
 //! admin API: session cookie + CSRF header, or an admin key; UI: session cookie + CSRF field).
@@ -34,6 +34,5 @@ pub fn router(state: AppState) -> Router {
         .fallback(admin::not_found)
         .method_not_allowed_fallback(admin::method_not_allowed)
         .with_state(state)
-        .layer(middleware::from_fn(context::security_headers))
         .layer(middleware::from_fn(context::request_context))
 }

@@ -1,25 +1,31 @@
 //! The crash-safe usage journal.
 //!
-//! Each call appends a *hold* line before the upstream is contacted and a *settle* line (the
-//! complete record) after the reply ends: one `write(2)` each, no `fsync`, so the lines survive
-//! a killed process (they are in the kernel's page cache) without the request waiting on a disk
-//! flush. A background [`LedgerWriter`] tails the journal, writes completed records to the
-//! database in batches, and reclaims segments. On start, [`UsageJournal::open`] replays whatever
-//! an earlier process left: settled records are inserted (idempotently, by request id) and holds
-//! that never settled become `interrupted` records billed at their reservation.
+//! Each call appends a *hold* line before the upstream is contacted and a *settle* line after
+//! the reply ends: one `write(2)` each, no `fsync`, so the lines survive a killed process (they
+//! are in the kernel's page cache) without the request waiting on a disk flush. The settled
+//! record itself goes to the [`LedgerWriter`] in memory (the file is never read back while the
+//! process runs); the writer moves records to the database in batches and reclaims segments.
+//! On start, [`UsageJournal::open`] replays whatever an earlier process left: settled records
+//! are inserted (idempotently, by request id) and holds that never settled become `interrupted`
+//! records billed at their reservation.
+//!
+//! A settle line after a journaled hold carries only the settlement (the hold is on disk
+//! already). So a segment is deleted only when every hold it holds has settled *and* every
+//! record that a line in it describes is in the database: each segment counts its lines whose
+//! record has not reached the database yet.
 //!
 //! No request waits for the database; if the writer falls behind, [`UsageJournal::backlog`]
 //! grows and admission slows callers down rather than dropping records.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hub_core::usage::{CallHold, UsageRecord};
+use hub_core::usage::{CallHold, CallSettlement, Outcome, UsageRecord};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -32,11 +38,21 @@ const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
 /// Records written per database transaction.
 const BATCH: usize = 512;
 
-#[derive(Serialize, Deserialize)]
+/// A settlement whose hold is journaled: the record is the hold plus this.
+#[derive(Deserialize)]
+struct Done {
+    request_id: String,
+    settlement: CallSettlement,
+    outcome: Outcome,
+}
+
+#[derive(Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Line {
     Hold(CallHold),
+    /// A whole record: a call that failed before its hold was journaled.
     Settle(UsageRecord),
+    Done(Done),
 }
 
 /// [`Line`] borrowed, for writing without cloning (same JSON).
@@ -45,13 +61,31 @@ enum Line {
 enum LineRef<'a> {
     Hold(&'a CallHold),
     Settle(&'a UsageRecord),
+    Done { request_id: &'a str, settlement: &'a CallSettlement, outcome: Outcome },
+}
+
+/// Where a call's hold was journaled. The settle needs it: the hold's segment is kept until
+/// the call's record is in the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldTicket {
+    segment: u64,
+}
+
+/// A settled record on its way to the database, with the segments whose lines describe it.
+struct Queued {
+    record: UsageRecord,
+    hold_segment: Option<u64>,
+    settle_segment: u64,
 }
 
 struct Active {
     file: File,
-    path: PathBuf,
     seq: u64,
     len: u64,
+    /// Per live segment: lines whose record is not in the database yet.
+    unwritten: BTreeMap<u64, u64>,
+    /// Settled records for the writer, in settle order.
+    queue: Vec<Queued>,
 }
 
 pub struct UsageJournal {
@@ -89,7 +123,7 @@ fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
 
 fn open_append(path: &Path) -> Result<File, StoreError> {
     let mut options = OpenOptions::new();
-    options.create(true).append(true).read(true);
+    options.create(true).append(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -98,26 +132,41 @@ fn open_append(path: &Path) -> Result<File, StoreError> {
     Ok(options.open(path)?)
 }
 
-/// Parses complete lines; a torn last line (a write cut by a crash) is skipped.
-fn parse_lines(reader: impl BufRead, holds: &mut HashMap<String, CallHold>, settled: &mut Vec<UsageRecord>) -> usize {
-    let mut torn = 0;
-    for line in reader.split(b'\n') {
-        let Ok(line) = line else { break };
-        if line.is_empty() {
-            continue;
-        }
-        match serde_json::from_slice::<Line>(&line) {
-            Ok(Line::Hold(h)) => {
-                holds.insert(h.request_id.clone(), h);
+/// What replaying segments found.
+#[derive(Default)]
+struct Replay {
+    holds: HashMap<String, CallHold>,
+    settled: Vec<UsageRecord>,
+    /// Lines cut by a crash mid-write, or otherwise unreadable.
+    torn: usize,
+    /// Settlements whose hold was not found (a segment removed by hand).
+    orphans: usize,
+}
+
+impl Replay {
+    /// Reads complete lines, in order; a torn line is counted and skipped.
+    fn read(&mut self, reader: impl BufRead) {
+        for line in reader.split(b'\n') {
+            let Ok(line) = line else { break };
+            if line.is_empty() {
+                continue;
             }
-            Ok(Line::Settle(r)) => {
-                holds.remove(&r.hold.request_id);
-                settled.push(r);
+            match serde_json::from_slice::<Line>(&line) {
+                Ok(Line::Hold(h)) => {
+                    self.holds.insert(h.request_id.clone(), h);
+                }
+                Ok(Line::Settle(r)) => {
+                    self.holds.remove(&r.hold.request_id);
+                    self.settled.push(r);
+                }
+                Ok(Line::Done(d)) => match self.holds.remove(&d.request_id) {
+                    Some(hold) => self.settled.push(UsageRecord { hold, settlement: d.settlement, outcome: d.outcome }),
+                    None => self.orphans += 1,
+                },
+                Err(_) => self.torn += 1,
             }
-            Err(_) => torn += 1,
         }
     }
-    torn
 }
 
 impl UsageJournal {
@@ -126,20 +175,24 @@ impl UsageJournal {
     pub async fn open(dir: &Path, store: &Store) -> Result<(Arc<UsageJournal>, usize), StoreError> {
         fs::create_dir_all(dir)?;
         let segments = list_segments(dir)?;
-        let mut holds = HashMap::new();
-        let mut settled = Vec::new();
+        let mut replay = Replay::default();
         for (_, path) in &segments {
-            let torn = parse_lines(BufReader::new(File::open(path)?), &mut holds, &mut settled);
-            if torn > 0 {
-                tracing::warn!(segment = %path.display(), torn, "skipped torn journal lines");
+            let torn_before = replay.torn;
+            replay.read(BufReader::new(File::open(path)?));
+            if replay.torn > torn_before {
+                tracing::warn!(segment = %path.display(), torn = replay.torn - torn_before, "skipped torn journal lines");
             }
         }
+        if replay.orphans > 0 {
+            tracing::warn!(orphans = replay.orphans, "journal settlements without their hold were skipped");
+        }
+        let mut settled = replay.settled;
         // A record settled in a later segment may have its hold carried in a later one too.
         for r in &settled {
-            holds.remove(&r.hold.request_id);
+            replay.holds.remove(&r.hold.request_id);
         }
-        let interrupted = holds.len();
-        settled.extend(holds.into_values().map(UsageRecord::interrupted));
+        let interrupted = replay.holds.len();
+        settled.extend(replay.holds.into_values().map(UsageRecord::interrupted));
         let mut written = 0;
         for batch in settled.chunks(BATCH) {
             written += store.insert_usage(batch).await?;
@@ -151,11 +204,10 @@ impl UsageJournal {
             fs::remove_file(path)?;
         }
         let seq = segments.last().map_or(1, |(s, _)| s + 1);
-        let path = segment_path(dir, seq);
-        let file = open_append(&path)?;
+        let file = open_append(&segment_path(dir, seq))?;
         let journal = UsageJournal {
             dir: dir.to_owned(),
-            active: Mutex::new(Active { file, path, seq, len: 0 }),
+            active: Mutex::new(Active { file, seq, len: 0, unwritten: BTreeMap::from([(seq, 0)]), queue: Vec::new() }),
             backlog: AtomicI64::new(0),
             wake: Notify::new(),
             drained: Notify::new(),
@@ -163,29 +215,50 @@ impl UsageJournal {
         Ok((Arc::new(journal), written))
     }
 
-    fn append(&self, line: &LineRef<'_>) -> Result<(), StoreError> {
-        let mut bytes = serde_json::to_vec(line).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    /// Journals a call's hold. Must succeed before the upstream is contacted. One `write(2)`
+    /// of a whole line on an `O_APPEND` file: lines never interleave.
+    pub fn hold(&self, hold: &CallHold) -> Result<HoldTicket, StoreError> {
+        let mut bytes = serde_json::to_vec(&LineRef::Hold(hold)).map_err(|e| StoreError::Invalid(e.to_string()))?;
         bytes.push(b'\n');
         let mut active = self.active.lock();
-        // One write of a whole line on an O_APPEND file: lines never interleave.
         active.file.write_all(&bytes)?;
+        let segment = active.seq;
         active.len += bytes.len() as u64;
-        Ok(())
+        *active.unwritten.entry(segment).or_default() += 1;
+        Ok(HoldTicket { segment })
     }
 
-    /// Journals a call's hold. Must succeed before the upstream is contacted.
-    pub fn hold(&self, hold: &CallHold) -> Result<(), StoreError> {
-        self.append(&LineRef::Hold(hold))
-    }
-
-    /// Journals a call's final record.
-    pub fn settle(&self, record: &UsageRecord) -> Result<(), StoreError> {
-        self.append(&LineRef::Settle(record))?;
+    /// Journals a call's final record and hands it to the writer. `ticket` is the hold's, if
+    /// it was journaled. The record reaches the database even if the journal write fails.
+    pub fn settle(&self, record: UsageRecord, ticket: Option<HoldTicket>) -> Result<(), StoreError> {
+        let line = match ticket {
+            Some(_) => LineRef::Done { request_id: &record.hold.request_id, settlement: &record.settlement, outcome: record.outcome },
+            None => LineRef::Settle(&record),
+        };
+        let mut bytes = serde_json::to_vec(&line).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        bytes.push(b'\n');
+        let request_id_if_failed = |e: &std::io::Error, id: &str| {
+            tracing::error!(request_id = %id, error = %e, "usage journal write failed; the record still goes to the database");
+        };
+        let written = {
+            let mut active = self.active.lock();
+            let written = active.file.write_all(&bytes);
+            if let Err(e) = &written {
+                request_id_if_failed(e, &record.hold.request_id);
+            }
+            let seq = active.seq;
+            // Counted even when the write failed: the hold's segment must stay until the
+            // record is in the database, and this one is released with it.
+            active.len += bytes.len() as u64;
+            *active.unwritten.entry(seq).or_default() += 1;
+            active.queue.push(Queued { record, hold_segment: ticket.map(|t| t.segment), settle_segment: seq });
+            written
+        };
         let backlog = self.backlog.fetch_add(1, Ordering::Relaxed) + 1;
-        if backlog % 256 == 0 {
+        if backlog % 1024 == 0 {
             self.wake.notify_one();
         }
-        Ok(())
+        Ok(written?)
     }
 
     /// Settled records not yet written to the database.
@@ -214,18 +287,15 @@ impl UsageJournal {
 pub struct LedgerWriter {
     journal: Arc<UsageJournal>,
     store: Store,
-    /// Segment being tailed, and how far it has been read.
-    reading: (u64, u64),
-    holds: HashMap<String, CallHold>,
+    /// Taken from the journal, not yet in the database (kept across a failed insert), and the
+    /// segments each one's lines are in (hold, settle).
     pending: Vec<UsageRecord>,
-    /// Earlier segments fully read whose records are all in the database: deletable.
-    done_segments: Vec<PathBuf>,
+    pending_segments: Vec<(Option<u64>, u64)>,
 }
 
 impl LedgerWriter {
     pub fn new(journal: Arc<UsageJournal>, store: Store) -> LedgerWriter {
-        let seq = journal.active.lock().seq;
-        LedgerWriter { journal, store, reading: (seq, 0), holds: HashMap::new(), pending: Vec::new(), done_segments: Vec::new() }
+        LedgerWriter { journal, store, pending: Vec::new(), pending_segments: Vec::new() }
     }
 
     /// Runs until `stop` resolves, then does a final flush.
@@ -253,72 +323,70 @@ impl LedgerWriter {
         }
     }
 
-    /// Reads new lines, writes completed records, rotates a full segment.
+    /// Writes the settled records to the database, removes segments nothing needs any more,
+    /// and rotates a full segment.
     pub async fn flush_once(&mut self) -> Result<(), StoreError> {
-        self.read_new_lines()?;
+        let queued = std::mem::take(&mut self.journal.active.lock().queue);
+        self.pending.reserve(queued.len());
+        for q in queued {
+            self.pending.push(q.record);
+            self.pending_segments.push((q.hold_segment, q.settle_segment));
+        }
         while !self.pending.is_empty() {
             let n = self.pending.len().min(BATCH);
             self.store.insert_usage(&self.pending[..n]).await?;
             self.pending.drain(..n);
+            release(&self.journal, self.pending_segments.drain(..n));
             self.journal.backlog.fetch_sub(n as i64, Ordering::Relaxed);
         }
         self.journal.drained.notify_waiters();
-        for path in self.done_segments.drain(..) {
+        self.remove_finished_segments();
+        self.maybe_rotate()
+    }
+
+    /// Deletes rotated-out segments none of whose lines is still needed.
+    fn remove_finished_segments(&self) {
+        let finished: Vec<u64> = {
+            let mut active = self.journal.active.lock();
+            let current = active.seq;
+            let finished: Vec<u64> = active.unwritten.iter().filter(|(seq, n)| **seq < current && **n == 0).map(|(seq, _)| *seq).collect();
+            for seq in &finished {
+                active.unwritten.remove(seq);
+            }
+            finished
+        };
+        for seq in finished {
+            let path = segment_path(&self.journal.dir, seq);
             if let Err(e) = fs::remove_file(&path) {
                 tracing::warn!(segment = %path.display(), error = %e, "could not remove a written journal segment");
             }
         }
-        self.maybe_rotate()?;
-        Ok(())
     }
 
-    fn read_new_lines(&mut self) -> Result<(), StoreError> {
-        let (seq, offset) = self.reading;
-        let path = segment_path(&self.journal.dir, seq);
-        let mut file = File::open(&path)?;
-        file.seek(SeekFrom::Start(offset))?;
-        let mut buf = Vec::new();
-        file.read_to_end(&mut buf)?;
-        // Only whole lines: a line being written right now is read next time.
-        let complete = buf.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-        parse_lines(&buf[..complete], &mut self.holds, &mut self.pending);
-        self.reading.1 = offset + complete as u64;
-        Ok(())
-    }
-
-    /// Starts a new segment once the active one is large. Holds still open are copied into the
-    /// new segment first, so deleting the old one never loses a call in flight.
+    /// Starts a new segment once the active one is large. The old one stays until its open
+    /// holds have settled and their records are in the database.
     fn maybe_rotate(&mut self) -> Result<(), StoreError> {
-        if self.journal.active.lock().len < SEGMENT_BYTES {
+        let mut active = self.journal.active.lock();
+        if active.len < SEGMENT_BYTES {
             return Ok(());
         }
-        let mut active = self.journal.active.lock();
-        // Appenders are blocked: whatever is in the old segment now is all it will ever hold.
-        let (seq, offset) = self.reading;
-        let mut file = File::open(&active.path)?;
-        file.seek(SeekFrom::Start(offset))?;
-        let mut buf = Vec::new();
-        file.read_to_end(&mut buf)?;
-        parse_lines(&buf[..], &mut self.holds, &mut self.pending);
         let next_seq = active.seq + 1;
-        let next_path = segment_path(&self.journal.dir, next_seq);
-        let mut next = open_append(&next_path)?;
-        let mut carried = Vec::new();
-        for h in self.holds.values() {
-            let mut line = serde_json::to_vec(&Line::Hold(h.clone())).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            line.push(b'\n');
-            carried.extend_from_slice(&line);
-        }
-        next.write_all(&carried)?;
-        let old_path = std::mem::replace(&mut active.path, next_path);
-        active.file = next;
+        active.file = open_append(&segment_path(&self.journal.dir, next_seq))?;
         active.seq = next_seq;
-        active.len = carried.len() as u64;
-        drop(active);
-        debug_assert_eq!(seq + 1, next_seq);
-        self.reading = (next_seq, carried.len() as u64);
-        // Deleted only after the records read from it reach the database (next flush).
-        self.done_segments.push(old_path);
+        active.len = 0;
+        active.unwritten.insert(next_seq, 0);
         Ok(())
+    }
+}
+
+/// Records are in the database: the lines that describe them are no longer needed.
+fn release(journal: &UsageJournal, done: impl Iterator<Item = (Option<u64>, u64)>) {
+    let mut active = journal.active.lock();
+    for (hold, settle) in done {
+        for seg in hold.into_iter().chain(Some(settle)) {
+            if let Some(n) = active.unwritten.get_mut(&seg) {
+                *n = n.saturating_sub(1);
+            }
+        }
     }
 }

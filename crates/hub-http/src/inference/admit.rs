@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use hub_core::money::NanoCredits;
 use hub_core::usage::{CallHold, CallSettlement, UsageRecord};
+use hub_store::journal::HoldTicket;
 
 use crate::context::RequestCtx;
 use crate::error::ApiError;
@@ -19,7 +20,8 @@ pub struct CallGuard {
     state: AppState,
     pub hold: CallHold,
     pub started: Instant,
-    journaled: bool,
+    /// Set once the hold is journaled (the upstream may then see the call).
+    hold_ticket: Option<HoldTicket>,
     settled: bool,
 }
 
@@ -59,7 +61,7 @@ pub async fn admit(state: &AppState, caller: &Caller, ctx: &RequestCtx, intent: 
         est_input_tokens: intent.est_input_tokens,
         reserved: NanoCredits::ZERO,
     };
-    Ok(CallGuard { state: state.clone(), hold, started: ctx.started, journaled: false, settled: false })
+    Ok(CallGuard { state: state.clone(), hold, started: ctx.started, hold_ticket: None, settled: false })
 }
 
 /// An address as text; IPv4 (nearly every caller) without the formatting machinery.
@@ -101,8 +103,7 @@ impl CallGuard {
     /// Journals the hold. Called after the target is resolved and before the upstream is
     /// contacted: a call the upstream may have seen always has a hold on disk.
     pub fn journal_hold(&mut self) -> Result<(), ApiError> {
-        self.state.journal.hold(&self.hold).map_err(ApiError::Storage)?;
-        self.journaled = true;
+        self.hold_ticket = Some(self.state.journal.hold(&self.hold).map_err(ApiError::Storage)?);
         Ok(())
     }
 
@@ -144,10 +145,8 @@ impl CallGuard {
         self.settled = true;
         // The guard is done with its hold: the record takes it over.
         let record = UsageRecord::settled(std::mem::take(&mut self.hold), settlement);
-        if let Err(e) = self.state.journal.settle(&record) {
-            // The hold (if journaled) still settles at its reservation on the next start.
-            tracing::error!(request_id = %record.hold.request_id, error = %e, "usage journal write failed");
-        }
+        // A failed journal write is logged there; the record still reaches the database.
+        let _ = self.state.journal.settle(record, self.hold_ticket);
     }
 }
 
@@ -158,7 +157,7 @@ impl Drop for CallGuard {
         if self.settled {
             return;
         }
-        let contacted = self.journaled;
+        let contacted = self.hold_ticket.is_some();
         let settlement = CallSettlement {
             status: 499,
             error_class: Some("client_closed".to_owned()),

@@ -45,15 +45,15 @@ async fn a_killed_process_loses_nothing_and_duplicates_nothing() {
         let (journal, replayed) = UsageJournal::open(&jdir, &store).await.unwrap();
         assert_eq!(replayed, 0);
         for i in 0..5 {
-            journal.hold(&hold(&format!("done-{i}"))).unwrap();
-            journal.settle(&settled(&format!("done-{i}"))).unwrap();
+            let ticket = journal.hold(&hold(&format!("done-{i}"))).unwrap();
+            journal.settle(settled(&format!("done-{i}")), Some(ticket)).unwrap();
         }
         journal.hold(&hold("in-flight")).unwrap();
         // Part of the batch reaches the database before the "crash".
         let mut writer = LedgerWriter::new(Arc::clone(&journal), store.clone());
         writer.flush_once().await.unwrap();
-        journal.hold(&hold("late")).unwrap();
-        journal.settle(&settled("late")).unwrap();
+        let ticket = journal.hold(&hold("late")).unwrap();
+        journal.settle(settled("late"), Some(ticket)).unwrap();
         // The process dies here: no final flush, segments left behind.
     }
     let (_journal, replayed) = UsageJournal::open(&jdir, &store).await.unwrap();
@@ -74,7 +74,7 @@ async fn a_torn_last_line_is_skipped_not_fatal() {
     let jdir = dir.path().join("journal");
     {
         let (journal, _) = UsageJournal::open(&jdir, &store).await.unwrap();
-        journal.settle(&settled("whole")).unwrap();
+        journal.settle(settled("whole"), None).unwrap();
     }
     let seg = std::fs::read_dir(&jdir).unwrap().next().unwrap().unwrap().path();
     let mut bytes = std::fs::read(&seg).unwrap();
@@ -92,8 +92,8 @@ async fn the_writer_drains_the_backlog_and_removes_written_segments() {
     let jdir = dir.path().join("journal");
     let (journal, _) = UsageJournal::open(&jdir, &store).await.unwrap();
     for i in 0..1000 {
-        journal.hold(&hold(&format!("r{i}"))).unwrap();
-        journal.settle(&settled(&format!("r{i}"))).unwrap();
+        let ticket = journal.hold(&hold(&format!("r{i}"))).unwrap();
+        journal.settle(settled(&format!("r{i}")), Some(ticket)).unwrap();
     }
     assert_eq!(journal.backlog(), 1000);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -108,29 +108,71 @@ async fn the_writer_drains_the_backlog_and_removes_written_segments() {
     assert_eq!(store.count_usage().await.unwrap(), 1000);
 }
 
+fn segments(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).unwrap().count()
+}
+
+/// Enough settled records (with large holds) to pass the segment size and rotate.
+fn fill_a_segment(journal: &UsageJournal, prefix: &str) {
+    let big = "x".repeat(4096);
+    for i in 0..2100 {
+        let mut h = hold(&format!("{prefix}{i}"));
+        h.model = big.clone();
+        let ticket = journal.hold(&h).unwrap();
+        journal.settle(UsageRecord::settled(h, CallSettlement { status: 200, ..CallSettlement::default() }), Some(ticket)).unwrap();
+    }
+}
+
 #[tokio::test]
-async fn rotation_keeps_open_holds() {
+async fn rotation_keeps_a_segment_while_a_hold_in_it_is_open() {
     let (dir, store) = fresh_store().await;
     let jdir = dir.path().join("journal");
     {
         let (journal, _) = UsageJournal::open(&jdir, &store).await.unwrap();
         journal.hold(&hold("long-stream")).unwrap();
         let mut writer = LedgerWriter::new(Arc::clone(&journal), store.clone());
-        // Enough settled records (with large holds) to pass the segment size and rotate.
-        let big = "x".repeat(4096);
-        for i in 0..2200 {
-            let mut h = hold(&format!("r{i}"));
-            h.model = big.clone();
-            journal.settle(&UsageRecord::settled(h, CallSettlement { status: 200, ..CallSettlement::default() })).unwrap();
-        }
+        fill_a_segment(&journal, "r");
         writer.flush_once().await.unwrap();
         writer.flush_once().await.unwrap();
-        let segments: Vec<_> = std::fs::read_dir(&jdir).unwrap().collect();
-        assert_eq!(segments.len(), 1, "the old segment was written and removed");
+        assert_eq!(segments(&jdir), 2, "the first segment still holds the open call's hold");
         // Crash with the long stream still open.
     }
     UsageJournal::open(&jdir, &store).await.unwrap();
     let rows = records(&store).await;
-    assert_eq!(rows.len(), 2201);
+    assert_eq!(rows.len(), 2101);
     assert!(rows.iter().any(|r| r.request_id == "long-stream" && r.outcome == "interrupted"));
+}
+
+#[tokio::test]
+async fn a_call_settled_after_rotation_replays_whole_and_frees_its_segment() {
+    let (dir, store) = fresh_store().await;
+    let jdir = dir.path().join("journal");
+    {
+        let (journal, _) = UsageJournal::open(&jdir, &store).await.unwrap();
+        let ticket = journal.hold(&hold("long-stream")).unwrap();
+        let mut writer = LedgerWriter::new(Arc::clone(&journal), store.clone());
+        fill_a_segment(&journal, "a");
+        writer.flush_once().await.unwrap();
+        // The stream ends in the new segment: its settle line names only the request id.
+        let done = UsageRecord::settled(hold("long-stream"), CallSettlement { status: 200, tokens_out: 99, ..CallSettlement::default() });
+        journal.settle(done, Some(ticket)).unwrap();
+        assert_eq!(segments(&jdir), 2);
+        // The process dies before the writer runs again: the record lives only in the files.
+    }
+    UsageJournal::open(&jdir, &store).await.unwrap();
+    let rows = records(&store).await;
+    let long = rows.iter().find(|r| r.request_id == "long-stream").unwrap();
+    assert_eq!((long.outcome.as_str(), long.tokens_out, long.model.as_str()), ("ok", 99, "gpt-4o"), "hold and settlement joined across segments");
+
+    // And in a running process, the old segment goes once the record is in the database.
+    let (journal, _) = UsageJournal::open(&jdir, &store).await.unwrap();
+    let ticket = journal.hold(&hold("second")).unwrap();
+    let mut writer = LedgerWriter::new(Arc::clone(&journal), store.clone());
+    fill_a_segment(&journal, "b");
+    writer.flush_once().await.unwrap();
+    assert_eq!(segments(&jdir), 2);
+    journal.settle(settled("second"), Some(ticket)).unwrap();
+    writer.flush_once().await.unwrap();
+    assert_eq!(segments(&jdir), 1, "nothing needs the first segment any more");
+    assert_eq!(journal.backlog(), 0);
 }
