@@ -1,4 +1,4 @@
-//! The built-in model catalog: well-known chat and embedding model ids of each provider kind,
+//! The built-in model catalog: well-known chat, embedding and image model ids of each provider kind,
 //! which `GET /v1/models` lists for the providers configured on a hub.
 //!
 //! The catalog is deliberately modest: it names the current, widely used models so that
@@ -16,6 +16,7 @@ use crate::provider::ProviderKind::{Anthropic, Bedrock, DeepSeek, Doubao, Google
 pub enum ModelKind {
     Chat,
     Embeddings,
+    Image,
 }
 
 /// One model of the catalog.
@@ -37,6 +38,10 @@ const fn embed(provider: ProviderKind, id: &'static str, created: i64) -> Catalo
     CatalogModel { provider, id, kind: ModelKind::Embeddings, created }
 }
 
+const fn image(provider: ProviderKind, id: &'static str, created: i64) -> CatalogModel {
+    CatalogModel { provider, id, kind: ModelKind::Image, created }
+}
+
 /// Every catalog entry, grouped by provider.
 pub const MODELS: &[CatalogModel] = &[
     // OpenAI
@@ -49,6 +54,8 @@ pub const MODELS: &[CatalogModel] = &[
     chat(OpenAi, "o4-mini", 1_744_225_351),
     embed(OpenAi, "text-embedding-3-small", 1_705_948_997),
     embed(OpenAi, "text-embedding-3-large", 1_705_953_180),
+    image(OpenAi, "gpt-image-1", 1_745_366_400),
+    image(OpenAi, "dall-e-3", 1_698_785_189),
     // Anthropic
     chat(Anthropic, "claude-sonnet-4-5", 1_759_104_000),
     chat(Anthropic, "claude-opus-4-1", 1_754_352_000),
@@ -102,6 +109,7 @@ mod tests {
     fn lookups_are_per_provider() {
         assert_eq!(find(ProviderKind::OpenAi, "gpt-4o-mini").map(|m| m.kind), Some(ModelKind::Chat));
         assert_eq!(find(ProviderKind::OpenAi, "text-embedding-3-small").map(|m| m.kind), Some(ModelKind::Embeddings));
+        assert_eq!(find(ProviderKind::OpenAi, "gpt-image-1").map(|m| m.kind), Some(ModelKind::Image));
         assert_eq!(find(ProviderKind::Anthropic, "gpt-4o-mini"), None);
         assert_eq!(for_kind(ProviderKind::Custom).count(), 0);
     }

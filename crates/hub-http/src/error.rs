@@ -167,7 +167,8 @@ impl ApiError {
         }
     }
 
-    fn message(&self) -> String {
+    /// The message a client may read (provider credentials never appear in it).
+    pub fn client_message(&self) -> String {
         match self {
             ApiError::Upstream(ProviderError::Upstream(f)) => f.message.clone(),
             ApiError::Storage(_) => "Storage is unavailable; the call was not made".to_owned(),
@@ -187,7 +188,7 @@ impl ApiError {
     /// The OpenAI envelope as bytes, for a stream's in-band error line.
     pub fn envelope_json(&self) -> Vec<u8> {
         let (kind, code) = self.kind_and_code();
-        let message = self.message();
+        let message = self.client_message();
         serde_json::to_vec(&Envelope { error: Body { message: &message, kind, param: self.param(), code } }).unwrap_or_default()
     }
 }

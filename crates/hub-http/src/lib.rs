@@ -2,6 +2,7 @@
 //! authentication, the inference request path, the admin API and the server-rendered admin UI.
 
 pub mod admin;
+pub mod aigne;
 pub mod config;
 pub mod context;
 pub mod error;

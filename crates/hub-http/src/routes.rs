@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::state::AppState;
-use crate::{admin, context, inference, ops, ui};
+use crate::{admin, aigne, context, inference, ops, ui};
 
 pub fn router(state: AppState) -> Router {
     let inference = Router::new()
@@ -23,9 +23,19 @@ pub fn router(state: AppState) -> Router {
         .route("/models", get(inference::models::list))
         // Ids hold a `/` (`openai/gpt-4o-mini`), hence the wildcard.
         .route("/models/{*id}", get(inference::models::retrieve));
+    // The AIGNE SDK (`@aigne/aigne-hub`): discovery at the origin, then its own API family.
+    let aigne_v2 = Router::new()
+        .route("/chat", post(inference::aigne::chat))
+        .route("/embeddings", post(inference::aigne::embeddings))
+        .route("/image", post(inference::aigne::image))
+        .route("/status", get(aigne::status));
     Router::new()
         .nest("/v1", inference.clone())
         .nest("/api/v1", inference)
+        .nest("/api/v2", aigne_v2)
+        .route("/__blocklet__.js", get(aigne::blocklet))
+        .route("/api/ai/models", get(aigne::models))
+        .route("/api/user/info", get(aigne::user_info))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/files/{id}", get(crate::files::serve))

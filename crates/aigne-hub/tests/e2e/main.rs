@@ -6,6 +6,7 @@
 mod limits;
 mod support;
 
+mod aigne_sdk;
 mod auth_errors;
 mod bad_input;
 mod cli;

@@ -1,5 +1,8 @@
 //! `POST /v1/chat/completions` (also `/api/v1/chat/completions`): the steps of the request path
 //! in order. Handlers stay thin; each step lives in its own module.
+//!
+//! `POST /api/v2/chat` (the AIGNE SDK) runs the same steps: only parsing the body and shaping the
+//! reply depend on the route's [`Dialect`].
 
 use std::time::Instant;
 
@@ -8,7 +11,9 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
+use hub_core::aigne::chat::{wants_json, StreamTranslator};
 use hub_core::chat::ChatRequest;
+use hub_core::wire::Completion;
 use hub_core::usage::estimate_tokens_from_bytes;
 use hub_core::validate;
 use hub_providers::ProviderError;
@@ -18,8 +23,8 @@ use crate::error::ApiError;
 use crate::inference::admit::{self, CallGuard, CallIntent};
 use crate::inference::authorize::RouteFamily;
 use crate::inference::settle;
-use crate::inference::stream_back::MeteredSse;
-use crate::inference::relay;
+use crate::inference::stream_back::{Framing, MeteredSse};
+use crate::inference::{aigne, relay};
 use crate::inference::resolve::{self, Plan};
 use crate::inference::{authenticate, body};
 use crate::state::AppState;
@@ -27,17 +32,29 @@ use crate::state::AppState;
 const PROJECT_HEADER: &str = "x-aigne-hub-client-did";
 const MAX_PROJECT_LEN: usize = 256;
 
+/// How a chat route talks to its client; everything else about a call is shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// OpenAI requests, `chat.completion` replies, `chat.completion.chunk` SSE and `[DONE]`.
+    OpenAi,
+    /// The AIGNE framework's `{"input":…}` envelope, its reply object and `delta` events.
+    Aigne,
+}
+
 pub async fn chat_completions(State(state): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, body: Body) -> Response {
-    match run(&state, &ctx, &headers, body).await {
+    match run(&state, &ctx, &headers, body, Dialect::OpenAi).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: Body, dialect: Dialect) -> Result<Response, ApiError> {
     let caller = authenticate::from_headers(state, headers, RouteFamily::Inference).await?;
     let bytes = body::read_limited(body, state.config.max_body_bytes).await?;
-    let req: ChatRequest = body::parse_json(&bytes)?;
+    let req: ChatRequest = match dialect {
+        Dialect::OpenAi => body::parse_json(&bytes)?,
+        Dialect::Aigne => aigne::parse_chat(&bytes)?,
+    };
     validate::chat_request(&req).map_err(|e| ApiError::bad_request(Some(e.param), e.message))?;
     let (text_bytes, messages) = validate::text_size(&req);
     let est_input = estimate_tokens_from_bytes(text_bytes, messages);
@@ -58,9 +75,9 @@ async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: Body
         return Err(e);
     }
     if req.is_stream() {
-        stream(state, guard, &plan, &req).await
+        stream(state, guard, &plan, &req, dialect).await
     } else {
-        complete(state, guard, &plan, &req).await
+        complete(state, guard, &plan, &req, dialect).await
     }
 }
 
@@ -69,7 +86,7 @@ pub(crate) fn project(headers: &HeaderMap) -> Option<String> {
     (!v.is_empty()).then(|| v.chars().filter(|c| !c.is_control()).take(MAX_PROJECT_LEN).collect())
 }
 
-async fn complete(state: &AppState, mut guard: CallGuard, plan: &Plan<'_>, req: &ChatRequest) -> Result<Response, ApiError> {
+async fn complete(state: &AppState, mut guard: CallGuard, plan: &Plan<'_>, req: &ChatRequest, dialect: Dialect) -> Result<Response, ApiError> {
     let upstream_started = Instant::now();
     let relayed = match relay::chat(state, plan, req).await {
         Ok(r) => r,
@@ -78,21 +95,33 @@ async fn complete(state: &AppState, mut guard: CallGuard, plan: &Plan<'_>, req: 
     guard.name_target(&relayed.target);
     let reply = relayed.value;
     let upstream_ms = upstream_started.elapsed().as_secs_f64() * 1000.0;
-    let body = match reply.completion.to_openai_json() {
+    let usage = reply.completion.usage().cloned();
+    let output_chars = reply.completion.output_chars();
+    let upstream_ttfb_ms = u64::try_from(reply.upstream_ttfb.as_millis()).unwrap_or(u64::MAX);
+    let body = match render(reply.completion, req, dialect) {
         Ok(b) => b,
-        Err(e) => {
-            let err = ApiError::Upstream(ProviderError::Protocol(e.to_string()));
+        Err(err) => {
             guard.fail(&err);
             return Err(err);
         }
     };
-    let usage = reply.completion.usage().cloned();
-    let output_chars = reply.completion.output_chars();
-    let upstream_ttfb_ms = u64::try_from(reply.upstream_ttfb.as_millis()).unwrap_or(u64::MAX);
     Ok(settle::json_reply(guard, usage, output_chars, Some(upstream_ttfb_ms), upstream_ms, body))
 }
 
-async fn stream(state: &AppState, mut guard: CallGuard, plan: &Plan<'_>, req: &ChatRequest) -> Result<Response, ApiError> {
+/// A whole reply in the route's dialect (no work for OpenAI JSON that passes through).
+fn render(completion: Completion, req: &ChatRequest, dialect: Dialect) -> Result<bytes::Bytes, ApiError> {
+    let protocol = |e: String| ApiError::Upstream(ProviderError::Protocol(e));
+    match dialect {
+        Dialect::OpenAi => completion.to_openai_json().map_err(|e| protocol(e.to_string())),
+        Dialect::Aigne => {
+            let typed = completion.into_typed().map_err(|e| protocol(e.to_string()))?;
+            let reply = hub_core::aigne::chat::to_reply(typed, wants_json(req), &req.model).map_err(|e| protocol(e.to_string()))?;
+            serde_json::to_vec(&reply).map(bytes::Bytes::from).map_err(|e| protocol(e.to_string()))
+        }
+    }
+}
+
+async fn stream(state: &AppState, mut guard: CallGuard, plan: &Plan<'_>, req: &ChatRequest, dialect: Dialect) -> Result<Response, ApiError> {
     // The relay peeks the first chunk before the hub commits to 200: an upstream that fails at
     // once still gets a proper HTTP error, and a retry elsewhere stays possible.
     let relayed = match relay::stream(state, plan, req).await {
@@ -103,7 +132,11 @@ async fn stream(state: &AppState, mut guard: CallGuard, plan: &Plan<'_>, req: &C
     let open = relayed.value;
     let upstream_ttfb_ms = open.upstream_ttfb.as_secs_f64() * 1000.0;
     let hub_ms = guard.started.elapsed().as_secs_f64() * 1000.0 - upstream_ttfb_ms;
-    let metered = MeteredSse::new(open.rest, open.first, guard, req.wants_usage_in_stream(), upstream_ttfb_ms as u64);
+    let framing = match dialect {
+        Dialect::OpenAi => Framing::OpenAi { include_usage: req.wants_usage_in_stream() },
+        Dialect::Aigne => Framing::Aigne(Box::new(StreamTranslator::new(wants_json(req), &req.model))),
+    };
+    let metered = MeteredSse::new(open.rest, open.first, guard, framing, upstream_ttfb_ms as u64);
     let mut res = Response::new(Body::from_stream(metered));
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));

@@ -2,6 +2,8 @@
 //! as for chat: authenticate → parse once → validate → admit → resolve → journal the hold →
 //! relay (retries and failover) → settle. The record's endpoint is `embeddings`; its input
 //! tokens are the upstream's `usage.prompt_tokens`, its output tokens 0.
+//!
+//! `POST /api/v2/embeddings` (the AIGNE SDK) runs the same steps with its own parse and render.
 
 use std::time::Instant;
 
@@ -11,7 +13,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use hub_core::chat::Usage;
-use hub_core::embeddings::{EmbeddingInput, EmbeddingsRequest};
+use hub_core::embeddings::{EmbeddingInput, EmbeddingsRequest, EmbeddingsResponse};
 use hub_core::provider::Protocol;
 use hub_core::validate;
 use hub_providers::ProviderError;
@@ -28,13 +30,21 @@ use crate::inference::{authenticate, body};
 use crate::state::AppState;
 
 pub async fn embeddings(State(state): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, body: Body) -> Response {
-    match run(&state, &ctx, &headers, body).await {
+    match run(&state, &ctx, &headers, body, parse, |reply| serde_json::to_vec(&reply)).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+/// The embeddings call; `parse` reads the route's body, `render` writes its reply.
+pub async fn run(
+    state: &AppState,
+    ctx: &RequestCtx,
+    headers: &HeaderMap,
+    body: Body,
+    parse: fn(&[u8]) -> Result<EmbeddingsRequest, ApiError>,
+    render: fn(EmbeddingsResponse) -> serde_json::Result<Vec<u8>>,
+) -> Result<Response, ApiError> {
     let caller = authenticate::from_headers(state, headers, RouteFamily::Inference).await?;
     let bytes = body::read_limited(body, state.config.max_body_bytes).await?;
     let req = parse(&bytes)?;
@@ -68,7 +78,9 @@ async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: Body
     let upstream_ms = upstream_started.elapsed().as_secs_f64() * 1000.0;
     guard.name_target(&relayed.target);
     let reply = relayed.value;
-    let body = match serde_json::to_vec(&reply) {
+    // An upstream that reported no usage leaves the record to the hub's estimate (flagged).
+    let prompt_tokens = reply.usage.prompt_tokens;
+    let body = match render(reply) {
         Ok(b) => b,
         Err(e) => {
             let err = ApiError::Upstream(ProviderError::Protocol(e.to_string()));
@@ -76,8 +88,6 @@ async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: Body
             return Err(err);
         }
     };
-    // An upstream that reported no usage leaves the record to the hub's estimate (flagged).
-    let prompt_tokens = reply.usage.prompt_tokens;
     let usage = (prompt_tokens > 0).then(|| Usage { prompt_tokens, completion_tokens: 0, total_tokens: prompt_tokens, ..Usage::default() });
     Ok(settle::json_reply(guard, usage, 0, None, upstream_ms, body))
 }

@@ -8,6 +8,8 @@
 //! bytes and answers a signed, expiring URL on its own origin (`crate::files`). Upstream URLs
 //! pass through unchanged, also when the client asked for `b64_json` from a provider that only
 //! answers URLs: the hub does not fetch them.
+//!
+//! `POST /api/v2/image` (the AIGNE SDK) runs the same steps with its own parse and render.
 
 use std::time::Instant;
 
@@ -40,13 +42,22 @@ pub const MAX_PROMPT_CHARS: usize = 32_000;
 pub const MAX_IMAGES: u32 = 10;
 
 pub async fn generations(State(state): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, body: Body) -> Response {
-    match run(&state, &ctx, &headers, body).await {
+    match run(&state, &ctx, &headers, body, parse, |reply, _model| serde_json::to_vec(&reply)).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: Body) -> Result<Response, ApiError> {
+/// The image call; `parse` reads the route's body, `render` writes its reply (given the
+/// upstream model that answered).
+pub async fn run(
+    state: &AppState,
+    ctx: &RequestCtx,
+    headers: &HeaderMap,
+    body: Body,
+    parse: fn(&[u8]) -> Result<ImageRequest, ApiError>,
+    render: fn(ImageResponse, &str) -> serde_json::Result<Vec<u8>>,
+) -> Result<Response, ApiError> {
     let caller = authenticate::from_headers(state, headers, RouteFamily::Inference).await?;
     let bytes = body::read_limited(body, state.config.max_body_bytes).await?;
     let req = parse(&bytes)?;
@@ -82,14 +93,6 @@ async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: Body
             return Err(e);
         }
     }
-    let body = match serde_json::to_vec(&reply) {
-        Ok(b) => b,
-        Err(e) => {
-            let err = ApiError::Upstream(ProviderError::Protocol(e.to_string()));
-            guard.fail(&err);
-            return Err(err);
-        }
-    };
     // Image models that do not report tokens are recorded with 0 (not an estimate).
     let usage = reply.usage.as_ref().map_or_else(Usage::default, |u| Usage {
         prompt_tokens: u.input_tokens,
@@ -97,11 +100,19 @@ async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: Body
         total_tokens: u.total_tokens,
         ..Usage::default()
     });
+    let body = match render(reply, &relayed.target.model) {
+        Ok(b) => b,
+        Err(e) => {
+            let err = ApiError::Upstream(ProviderError::Protocol(e.to_string()));
+            guard.fail(&err);
+            return Err(err);
+        }
+    };
     Ok(settle::json_reply(guard, Some(usage), 0, None, upstream_ms, body))
 }
 
 /// Parses the body once, naming the parameter at fault as OpenAI's errors do.
-fn parse(bytes: &[u8]) -> Result<ImageRequest, ApiError> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<ImageRequest, ApiError> {
     body::parse_json_naming(bytes, &["model", "prompt", "n", "size", "quality", "response_format", "style", "user"])
 }
 

@@ -4,8 +4,11 @@
 //! [`stream_back`] → [`settle`].
 //! [`chat`] composes the steps for `POST /v1/chat/completions`, [`embeddings`] for
 //! `POST /v1/embeddings`, [`images`] for `POST /v1/images/generations`; [`models`] answers `GET /v1/models` from the built-in catalog.
+//! [`aigne`] serves the AIGNE SDK's `POST /api/v2/chat`, `/embeddings` and `/image` through the
+//! same steps.
 
 pub mod admit;
+pub mod aigne;
 pub mod authenticate;
 pub mod authorize;
 pub mod body;

@@ -68,7 +68,7 @@ async fn run_retrieve(state: &AppState, headers: &HeaderMap, id: &str) -> Result
 
 /// Catalog models of every configured, callable provider, ordered by provider name then
 /// catalog order.
-fn available(state: &AppState) -> Vec<(String, &'static CatalogModel)> {
+pub(crate) fn available(state: &AppState) -> Vec<(String, &'static CatalogModel)> {
     let snapshot = state.providers.snapshot();
     let mut entries: Vec<_> = snapshot.values().filter(|e| e.usable() && state.adapters.for_protocol(e.kind.protocol()).is_some()).collect();
     entries.sort_by(|a, b| a.name.cmp(&b.name));

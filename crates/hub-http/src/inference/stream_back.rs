@@ -1,10 +1,17 @@
-//! Step 6 (streaming): relays canonical chunks to the client as OpenAI SSE, metering as it goes.
+//! Step 6 (streaming): relays canonical chunks to the client as SSE in the route's [`Framing`],
+//! metering as it goes.
 //!
-//! The usage chunk the hub always asks upstreams for is passed on only if the client asked for
-//! it (`stream_options.include_usage`). The stream ends with `data: [DONE]`; an upstream failure
-//! after the first byte becomes one `data: {"error":…}` line, then the end. If the client goes
-//! away, dropping this stream drops the upstream call (cancelling it) and settles the record as
-//! cut short, billed for what the upstream produced.
+//! OpenAI framing: the usage chunk the hub always asks upstreams for is passed on only if the
+//! client asked for it (`stream_options.include_usage`). The stream ends with `data: [DONE]`; an
+//! upstream failure after the first byte becomes one `data: {"error":…}` line, then the end.
+//!
+//! AIGNE framing (`POST /api/v2/chat`): `data: {"delta":{"text":{"text":…}}}` events, then one
+//! `data: {"delta":{"json":{…}}}` with usage, model and tool calls; a failure is
+//! `event: error` + `data: {"message":…}`. Never `[DONE]` or any other non-JSON data line: the
+//! SDK aborts on it.
+//!
+//! If the client goes away, dropping this stream drops the upstream call (cancelling it) and
+//! settles the record as cut short, billed for what the upstream produced.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -13,6 +20,7 @@ use std::time::Instant;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::{Stream, StreamExt};
+use hub_core::aigne::chat::StreamTranslator;
 use hub_core::chat::Usage;
 use hub_core::wire::Chunk;
 use hub_providers::{ChunkStream, ProviderError};
@@ -21,11 +29,17 @@ use crate::error::ApiError;
 use crate::inference::admit::CallGuard;
 use crate::inference::settle::{self, Outcome};
 
+/// How chunks are shaped for the client.
+pub enum Framing {
+    OpenAi { include_usage: bool },
+    Aigne(Box<StreamTranslator>),
+}
+
 pub struct MeteredSse {
     chunks: ChunkStream,
     first: Option<Chunk>,
     guard: Option<CallGuard>,
-    include_usage: bool,
+    framing: Framing,
     usage: Option<Usage>,
     output_chars: usize,
     started: Instant,
@@ -34,13 +48,13 @@ pub struct MeteredSse {
 }
 
 impl MeteredSse {
-    pub fn new(chunks: ChunkStream, first: Chunk, guard: CallGuard, include_usage: bool, upstream_ttfb_ms: u64) -> MeteredSse {
+    pub fn new(chunks: ChunkStream, first: Chunk, guard: CallGuard, framing: Framing, upstream_ttfb_ms: u64) -> MeteredSse {
         let started = guard.started;
         MeteredSse {
             chunks,
             first: Some(first),
             guard: Some(guard),
-            include_usage,
+            framing,
             usage: None,
             output_chars: 0,
             started,
@@ -55,11 +69,36 @@ impl MeteredSse {
             self.usage = Some(u.clone());
         }
         self.output_chars += chunk.output_chars();
-        if !self.include_usage && chunk.is_usage_only() {
-            return None;
+        match &mut self.framing {
+            Framing::OpenAi { include_usage } => {
+                if !*include_usage && chunk.is_usage_only() {
+                    return None;
+                }
+                let json = chunk.to_openai_json(*include_usage).ok()?;
+                Some(frame(&json))
+            }
+            // A chunk the hub cannot read as a chat chunk carries nothing the client can use.
+            Framing::Aigne(t) => t.push(&chunk.into_typed().ok()?).map(|json| frame(&json)),
         }
-        let json = chunk.to_openai_json(self.include_usage).ok()?;
-        Some(frame(&json))
+    }
+
+    /// The last bytes of a stream that ended well.
+    fn end(&mut self) -> Bytes {
+        match &mut self.framing {
+            Framing::OpenAi { .. } => Bytes::from_static(b"data: [DONE]\n\n"),
+            Framing::Aigne(t) => match t.finish() {
+                Ok(json) => frame(&json),
+                Err(e) => aigne_error(&ApiError::Upstream(ProviderError::Protocol(e.to_string()))),
+            },
+        }
+    }
+
+    /// The in-band error of a stream the upstream broke off.
+    fn error(&self, e: &ApiError) -> Bytes {
+        match self.framing {
+            Framing::OpenAi { .. } => frame(&e.envelope_json()),
+            Framing::Aigne(_) => aigne_error(e),
+        }
     }
 
     fn finish(&mut self, cut_short: bool, error: Option<&ProviderError>) {
@@ -83,6 +122,16 @@ impl MeteredSse {
             self.first_sent_ms = Some(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX));
         }
     }
+}
+
+/// `event: error` + `data: {"message":…}`, as the AIGNE SDK's event parser reads errors.
+fn aigne_error(e: &ApiError) -> Bytes {
+    let body = serde_json::to_vec(&serde_json::json!({ "message": e.client_message() })).unwrap_or_default();
+    let mut b = BytesMut::with_capacity(body.len() + 24);
+    b.put_slice(b"event: error\ndata: ");
+    b.put_slice(&body);
+    b.put_slice(b"\n\n");
+    b.freeze()
 }
 
 fn frame(json: &[u8]) -> Bytes {
@@ -117,13 +166,13 @@ impl Stream for MeteredSse {
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    let body = ApiError::Upstream(e.clone()).envelope_json();
+                    let bytes = this.error(&ApiError::Upstream(e.clone()));
                     this.finish(false, Some(&e));
-                    return Poll::Ready(Some(Ok(frame(&body))));
+                    return Poll::Ready(Some(Ok(bytes)));
                 }
                 Poll::Ready(None) => {
                     this.finish(false, None);
-                    return Poll::Ready(Some(Ok(Bytes::from_static(b"data: [DONE]\n\n"))));
+                    return Poll::Ready(Some(Ok(this.end())));
                 }
             }
         }
