@@ -16,23 +16,24 @@ use crate::state::AppState;
 use crate::{admin, aigne, context, inference, ops, ui};
 
 pub fn router(state: AppState) -> Router {
-    let inference = Router::new()
-        .route("/chat/completions", post(inference::chat::chat_completions))
-        .route("/embeddings", post(inference::embeddings::embeddings))
-        .route("/images/generations", post(inference::images::generations))
-        .route("/models", get(inference::models::list))
-        // Ids hold a `/` (`openai/gpt-4o-mini`), hence the wildcard.
-        .route("/models/{*id}", get(inference::models::retrieve));
-    // The AIGNE SDK (`@aigne/aigne-hub`): discovery at the origin, then its own API family.
-    let aigne_v2 = Router::new()
-        .route("/chat", post(inference::aigne::chat))
-        .route("/embeddings", post(inference::aigne::embeddings))
-        .route("/image", post(inference::aigne::image))
-        .route("/status", get(aigne::status));
-    Router::new()
-        .nest("/v1", inference.clone())
-        .nest("/api/v1", inference)
-        .nest("/api/v2", aigne_v2)
+    let mut router = Router::new();
+    // The OpenAI family is mounted twice: `/v1` for OpenAI SDKs, `/api/v1` as the seed documents.
+    // Full paths rather than `nest`: a nested router rewrites every request's URI.
+    for prefix in ["/v1", "/api/v1"] {
+        router = router
+            .route(&format!("{prefix}/chat/completions"), post(inference::chat::chat_completions))
+            .route(&format!("{prefix}/embeddings"), post(inference::embeddings::embeddings))
+            .route(&format!("{prefix}/images/generations"), post(inference::images::generations))
+            .route(&format!("{prefix}/models"), get(inference::models::list))
+            // Ids hold a `/` (`openai/gpt-4o-mini`), hence the wildcard.
+            .route(&format!("{prefix}/models/{{*id}}"), get(inference::models::retrieve));
+    }
+    router
+        // The AIGNE SDK (`@aigne/aigne-hub`): discovery at the origin, then its own API family.
+        .route("/api/v2/chat", post(inference::aigne::chat))
+        .route("/api/v2/embeddings", post(inference::aigne::embeddings))
+        .route("/api/v2/image", post(inference::aigne::image))
+        .route("/api/v2/status", get(aigne::status))
         .route("/__blocklet__.js", get(aigne::blocklet))
         .route("/api/ai/models", get(aigne::models))
         .route("/api/user/info", get(aigne::user_info))
