@@ -334,7 +334,7 @@ impl LedgerWriter {
         }
         while !self.pending.is_empty() {
             let n = self.pending.len().min(BATCH);
-            self.store.insert_usage(&self.pending[..n]).await?;
+            self.store.insert_new_usage(&self.pending[..n]).await?;
             self.pending.drain(..n);
             release(&self.journal, self.pending_segments.drain(..n));
             self.journal.backlog.fetch_sub(n as i64, Ordering::Relaxed);

@@ -63,10 +63,10 @@ const USAGE_COLUMNS: &str = "request_id, ts, key_id, kid, user_id, project, prov
      status, outcome, error_class, tokens_in, tokens_out, tokens_cached, credits, reserved, upstream_cost, duration_ms, ttfb_ms, upstream_ttfb_ms, cut_short, estimated";
 const USAGE_COLUMN_COUNT: usize = 26;
 
-/// `INSERT … VALUES (…), (…) ON CONFLICT DO NOTHING RETURNING request_id` for `rows` rows.
+/// `INSERT … VALUES (…), (…) ON CONFLICT DO NOTHING [RETURNING request_id]` for `rows` rows.
 /// SQLite gets positional `?` placeholders: resolving hundreds of `$N` names costs it time
 /// quadratic in their number. PostgreSQL only knows `$N`.
-fn insert_sql(backend: Backend, rows: usize) -> String {
+fn insert_sql(backend: Backend, rows: usize, returning: bool) -> String {
     let mut sql = format!("INSERT INTO usage_records ({USAGE_COLUMNS}) VALUES ");
     for r in 0..rows {
         if r > 0 {
@@ -87,8 +87,47 @@ fn insert_sql(backend: Backend, rows: usize) -> String {
         }
         sql.push(')');
     }
-    sql.push_str(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id");
+    sql.push_str(" ON CONFLICT (request_id) DO NOTHING");
+    if returning {
+        sql.push_str(" RETURNING request_id");
+    }
     sql
+}
+
+/// Binds each record's columns, in [`USAGE_COLUMNS`] order.
+fn bind_rows<'q>(mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>, chunk: &[UsageRecord]) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for r in chunk {
+        let h = &r.hold;
+        let s = &r.settlement;
+        q = q
+            .bind(h.request_id.clone())
+            .bind(h.started_at_ms)
+            .bind(h.key_id.clone())
+            .bind(h.kid.clone())
+            .bind(h.user_id.clone())
+            .bind(h.project.clone())
+            .bind(h.provider.clone())
+            .bind(h.credential_id.clone())
+            .bind(h.model.clone())
+            .bind(h.endpoint.clone())
+            .bind(i64::from(h.stream))
+            .bind(h.client_ip.clone())
+            .bind(i64::from(s.status))
+            .bind(r.outcome.as_str())
+            .bind(s.error_class.clone())
+            .bind(clamp(s.tokens_in))
+            .bind(clamp(s.tokens_out))
+            .bind(clamp(s.tokens_cached))
+            .bind(s.credits.0)
+            .bind(h.reserved.0)
+            .bind(s.upstream_cost.0)
+            .bind(clamp(s.duration_ms))
+            .bind(s.ttfb_ms.map(clamp))
+            .bind(s.upstream_ttfb_ms.map(clamp))
+            .bind(i64::from(s.cut_short))
+            .bind(i64::from(s.estimated));
+    }
+    q
 }
 
 fn clamp(v: u64) -> i64 {
@@ -101,51 +140,37 @@ impl Store {
     /// records); `RETURNING` tells which were new, so a replayed journal never counts twice.
     /// Returns how many were new.
     pub async fn insert_usage(&self, records: &[UsageRecord]) -> Result<usize, StoreError> {
+        self.insert_usage_inner(records, true).await
+    }
+
+    /// [`Store::insert_usage`] for records that cannot be in the database yet (each settled call
+    /// reaches the writer once): no `RETURNING`, whose rows SQLite hands back one message each.
+    pub async fn insert_new_usage(&self, records: &[UsageRecord]) -> Result<usize, StoreError> {
+        self.insert_usage_inner(records, false).await
+    }
+
+    async fn insert_usage_inner(&self, records: &[UsageRecord], dedupe: bool) -> Result<usize, StoreError> {
         if records.is_empty() {
             return Ok(0);
         }
         let mut tx = self.pool.begin().await?;
-        let mut inserted: HashSet<String> = HashSet::new();
+        let mut inserted: HashSet<&str> = HashSet::new();
         for chunk in records.chunks(ROWS_PER_STATEMENT) {
-            let sql = insert_sql(self.backend, chunk.len());
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                let h = &r.hold;
-                let s = &r.settlement;
-                q = q
-                    .bind(h.request_id.clone())
-                    .bind(h.started_at_ms)
-                    .bind(h.key_id.clone())
-                    .bind(h.kid.clone())
-                    .bind(h.user_id.clone())
-                    .bind(h.project.clone())
-                    .bind(h.provider.clone())
-                    .bind(h.credential_id.clone())
-                    .bind(h.model.clone())
-                    .bind(h.endpoint.clone())
-                    .bind(i64::from(h.stream))
-                    .bind(h.client_ip.clone())
-                    .bind(i64::from(s.status))
-                    .bind(r.outcome.as_str())
-                    .bind(s.error_class.clone())
-                    .bind(clamp(s.tokens_in))
-                    .bind(clamp(s.tokens_out))
-                    .bind(clamp(s.tokens_cached))
-                    .bind(s.credits.0)
-                    .bind(h.reserved.0)
-                    .bind(s.upstream_cost.0)
-                    .bind(clamp(s.duration_ms))
-                    .bind(s.ttfb_ms.map(clamp))
-                    .bind(s.upstream_ttfb_ms.map(clamp))
-                    .bind(i64::from(s.cut_short))
-                    .bind(i64::from(s.estimated));
-            }
-            for row in q.fetch_all(&mut *tx).await? {
-                inserted.insert(row.try_get::<String, _>("request_id")?);
+            let sql = insert_sql(self.backend, chunk.len(), dedupe);
+            let q = bind_rows(sqlx::query(&sql), chunk);
+            if dedupe {
+                let new: HashSet<String> = q.fetch_all(&mut *tx).await?.iter().map(|row| row.try_get::<String, _>("request_id")).collect::<Result<_, _>>()?;
+                inserted.extend(chunk.iter().map(|r| r.hold.request_id.as_str()).filter(|id| new.contains(*id)));
+            } else {
+                let done = q.execute(&mut *tx).await?.rows_affected();
+                if done != chunk.len() as u64 {
+                    tracing::warn!(expected = chunk.len(), inserted = done, "usage records already present were skipped");
+                }
+                inserted.extend(chunk.iter().map(|r| r.hold.request_id.as_str()));
             }
         }
         let mut deltas: HashMap<&str, KeyDelta> = HashMap::new();
-        for r in records.iter().filter(|r| inserted.contains(&r.hold.request_id)) {
+        for r in records.iter().filter(|r| inserted.contains(r.hold.request_id.as_str())) {
             let h = &r.hold;
             let s = &r.settlement;
             let d = deltas.entry(h.key_id.as_str()).or_default();
