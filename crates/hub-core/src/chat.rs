@@ -235,9 +235,18 @@ pub struct Usage {
     pub extra: Extra,
 }
 
+/// Token counts the hub refuses to believe (far beyond what any model produces): such usage is
+/// replaced by the estimate and the record is flagged.
+pub const ABSURD_TOKENS: u64 = 100_000_000;
+
 impl Usage {
     pub fn cached_tokens(&self) -> u64 {
         self.prompt_tokens_details.as_ref().and_then(|d| d.cached_tokens).unwrap_or(0)
+    }
+
+    /// Counts the hub bills as reported (see [`ABSURD_TOKENS`]).
+    pub fn is_believable(&self) -> bool {
+        self.prompt_tokens < ABSURD_TOKENS && self.completion_tokens < ABSURD_TOKENS
     }
 }
 

@@ -10,6 +10,7 @@ pub mod chat;
 pub mod embeddings;
 pub mod ids;
 pub mod images;
+pub mod json_scan;
 pub mod key;
 pub mod model_name;
 pub mod money;

@@ -16,7 +16,8 @@ use crate::chat::{ChatChunk, ChatCompletion, Usage};
 pub enum Completion {
     Typed(ChatCompletion),
     /// An OpenAI `chat.completion` object exactly as the upstream sent it.
-    OpenAiJson { body: Bytes, usage: Option<Usage>, output_chars: usize },
+    /// `output_chars` is counted on demand when the probe did not need to walk the reply.
+    OpenAiJson { body: Bytes, usage: Option<Usage>, output_chars: Option<usize> },
 }
 
 /// One streamed chunk.
@@ -46,7 +47,9 @@ impl Completion {
                 .iter()
                 .map(|ch| ch.message.content.as_deref().map_or(0, str::len) + tool_call_chars(ch.message.tool_calls.as_deref()))
                 .sum(),
-            Completion::OpenAiJson { output_chars, .. } => *output_chars,
+            Completion::OpenAiJson { body, output_chars, .. } => output_chars.unwrap_or_else(|| {
+                serde_json::from_slice::<Probe<'_>>(body).map_or(0, |p| p.choices.iter().map(|c| c.message.as_ref().map_or(0, ProbeText::chars)).sum())
+            }),
         }
     }
 
@@ -67,11 +70,21 @@ impl Completion {
     }
 
     /// Reads the facts the hub needs from an OpenAI reply without building the typed tree.
+    /// With believable usage only the `usage` member is parsed (the output size only matters
+    /// for an estimate); otherwise the reply is walked to count its output.
     pub fn from_openai_json(body: Bytes) -> Result<Completion, WireError> {
+        if let Ok(Some(raw)) = crate::json_scan::top_level_member(&body, "usage") {
+            if let Ok(Some(usage)) = serde_json::from_slice::<Option<ProbeUsage>>(raw) {
+                let usage = usage.into_usage();
+                if usage.is_believable() {
+                    return Ok(Completion::OpenAiJson { body, usage: Some(usage), output_chars: None });
+                }
+            }
+        }
         let probe: Probe<'_> = serde_json::from_slice(&body)?;
         let output_chars = probe.choices.iter().map(|c| c.message.as_ref().map_or(0, ProbeText::chars)).sum();
-        let usage = probe.usage;
-        Ok(Completion::OpenAiJson { body, usage, output_chars })
+        let usage = probe.usage.map(ProbeUsage::into_usage);
+        Ok(Completion::OpenAiJson { body, usage, output_chars: Some(output_chars) })
     }
 }
 
@@ -123,7 +136,7 @@ impl Chunk {
         let probe: Probe<'_> = serde_json::from_slice(&json)?;
         let output_chars = probe.choices.iter().map(|c| c.delta.as_ref().map_or(0, ProbeText::chars)).sum();
         let usage_only = probe.choices.is_empty() && probe.usage.is_some();
-        let usage = probe.usage;
+        let usage = probe.usage.map(ProbeUsage::into_usage);
         Ok(Chunk::OpenAiJson { json, usage, output_chars, usage_only })
     }
 }
@@ -150,7 +163,39 @@ struct Probe<'a> {
     #[serde(default, borrow)]
     choices: Vec<ProbeChoice<'a>>,
     #[serde(default)]
-    usage: Option<Usage>,
+    usage: Option<ProbeUsage>,
+}
+
+/// The token counts of `usage`. Deliberately not [`Usage`]: its catch-all for unknown fields
+/// makes serde buffer the whole object first, and the wire form keeps those fields anyway.
+#[derive(Deserialize)]
+struct ProbeUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+    #[serde(default)]
+    total_tokens: u64,
+    #[serde(default)]
+    prompt_tokens_details: Option<ProbeTokenDetails>,
+}
+
+#[derive(Deserialize)]
+struct ProbeTokenDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+impl ProbeUsage {
+    fn into_usage(self) -> Usage {
+        Usage {
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            total_tokens: self.total_tokens,
+            prompt_tokens_details: self.prompt_tokens_details.map(|d| crate::chat::PromptTokensDetails { cached_tokens: d.cached_tokens, extra: Default::default() }),
+            extra: Default::default(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -221,5 +266,14 @@ mod tests {
         assert_eq!(c.usage().map(|u| u.completion_tokens), Some(2));
         let typed = c.into_typed().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(typed.choices[0].finish_reason.as_deref(), Some("tool_calls"));
+    }
+
+    #[test]
+    fn wire_usage_reads_cached_tokens_among_fields_the_hub_does_not_model() {
+        let body = Bytes::from_static(br#"{"id":"x","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":4,"total_tokens":14,"prompt_tokens_details":{"cached_tokens":6,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":2},"cost":0.1}}"#);
+        let c = Completion::from_openai_json(body.clone()).unwrap_or_else(|e| panic!("{e}"));
+        let usage = c.usage().cloned().unwrap_or_default();
+        assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.total_tokens, usage.cached_tokens()), (10, 4, 14, 6));
+        assert_eq!(c.to_openai_json().ok(), Some(body), "the wire form keeps every field");
     }
 }

@@ -130,6 +130,17 @@ fn bind_rows<'q>(mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArgument
     q
 }
 
+/// Splits records into statements of 64, 16, 4 or 1 rows: few distinct statement texts, so
+/// the database reuses its prepared statements instead of parsing a new shape per batch size.
+fn statement_chunks(mut records: &[UsageRecord]) -> impl Iterator<Item = &[UsageRecord]> {
+    std::iter::from_fn(move || {
+        let size = [ROWS_PER_STATEMENT, 16, 4, 1].into_iter().find(|&n| records.len() >= n)?;
+        let (chunk, rest) = records.split_at(size);
+        records = rest;
+        Some(chunk)
+    })
+}
+
 fn clamp(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
@@ -155,7 +166,7 @@ impl Store {
         }
         let mut tx = self.pool.begin().await?;
         let mut inserted: HashSet<&str> = HashSet::new();
-        for chunk in records.chunks(ROWS_PER_STATEMENT) {
+        for chunk in statement_chunks(records) {
             let sql = insert_sql(self.backend, chunk.len(), dedupe);
             let q = bind_rows(sqlx::query(&sql), chunk);
             if dedupe {
@@ -249,5 +260,22 @@ impl Store {
     pub async fn count_usage(&self) -> Result<i64, StoreError> {
         let r = sqlx::query("SELECT COUNT(*) AS n FROM usage_records").fetch_one(&self.pool).await?;
         Ok(r.try_get("n")?)
+    }
+}
+
+#[cfg(test)]
+mod statement_shape_tests {
+    use super::*;
+    use hub_core::usage::CallHold;
+
+    #[test]
+    fn batches_use_few_statement_shapes_and_keep_every_record_once() {
+        for n in [0, 1, 3, 4, 5, 17, 64, 65, 100, 255, 1024, 1031] {
+            let records: Vec<UsageRecord> = (0..n).map(|_| UsageRecord::interrupted(CallHold::default())).collect();
+            let sizes: Vec<usize> = statement_chunks(&records).map(<[UsageRecord]>::len).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), n);
+            assert!(sizes.iter().all(|s| [64, 16, 4, 1].contains(s)), "{n}: {sizes:?}");
+            assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "largest first");
+        }
     }
 }

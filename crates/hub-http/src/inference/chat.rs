@@ -96,7 +96,8 @@ async fn complete(state: &AppState, mut guard: CallGuard, plan: &Plan<'_>, req: 
     let reply = relayed.value;
     let upstream_ms = upstream_started.elapsed().as_secs_f64() * 1000.0;
     let usage = reply.completion.usage().cloned();
-    let output_chars = reply.completion.output_chars();
+    // Only an estimate needs the output's size; counting it walks the whole reply.
+    let output_chars = if usage.as_ref().is_some_and(hub_core::chat::Usage::is_believable) { 0 } else { reply.completion.output_chars() };
     let upstream_ttfb_ms = u64::try_from(reply.upstream_ttfb.as_millis()).unwrap_or(u64::MAX);
     let body = match render(reply.completion, req, dialect) {
         Ok(b) => b,

@@ -18,14 +18,11 @@ pub struct Outcome {
     pub error_class: Option<&'static str>,
 }
 
-/// Usage the hub refuses to believe (far beyond what any model produces) is replaced by the
-/// estimate and the record is flagged.
-const ABSURD_TOKENS: u64 = 100_000_000;
-
 pub fn finish(guard: CallGuard, outcome: Outcome) {
     let estimate_out = (outcome.output_chars as u64).div_ceil(4);
     let (tokens_in, tokens_out, tokens_cached, estimated) = match &outcome.usage {
-        Some(u) if u.prompt_tokens < ABSURD_TOKENS && u.completion_tokens < ABSURD_TOKENS => {
+        // Usage the hub refuses to believe is replaced by the estimate and flagged.
+        Some(u) if u.is_believable() => {
             (u.prompt_tokens, u.completion_tokens, u.cached_tokens(), false)
         }
         _ => (guard.hold.est_input_tokens, estimate_out, 0, true),
