@@ -124,11 +124,11 @@ async fn both_key_headers_work_and_errors_have_anthropics_shape() {
     let key = &env.key.key;
 
     // x-api-key, to an OpenAI-protocol upstream; top_k has no OpenAI field and is not sent.
-    let (_, reply) = expect_message(messages(hub, key, &ask("openai/gpt-4o-mini", json!({"top_k": 5, "temperature": 0.2}))).await).await;
-    assert_eq!(reply["content"], json!([{"type": "text", "text": reply()}]), "{reply}");
-    assert_eq!(reply["stop_reason"], "end_turn");
-    assert_eq!(reply["usage"]["input_tokens"], 7, "{reply}");
-    assert_eq!(reply["usage"]["output_tokens"], 12, "{reply}");
+    let (_, message) = expect_message(messages(hub, key, &ask("openai/gpt-4o-mini", json!({"top_k": 5, "temperature": 0.2}))).await).await;
+    assert_eq!(message["content"], json!([{"type": "text", "text": reply()}]), "{message}");
+    assert_eq!(message["stop_reason"], "end_turn");
+    assert_eq!(message["usage"]["input_tokens"], 7, "{message}");
+    assert_eq!(message["usage"]["output_tokens"], 12, "{message}");
     let sent = env.sim.stats().last_chat_body.unwrap();
     assert!(sent.get("top_k").is_none(), "{sent}");
     assert_eq!(sent["max_tokens"], 12, "{sent}");
