@@ -3,6 +3,9 @@
 //! Inference routes answer in the OpenAI error envelope
 //! `{"error":{"message","type","param","code"}}`, which the OpenAI SDKs parse; hub-made errors a
 //! retry cannot fix carry `x-should-retry: false` so those SDKs do not retry them.
+//! `POST /v1/messages` answers the same statuses in Anthropic's envelope
+//! `{"type":"error","error":{"type","message"}}`, its `type` chosen by the status as Anthropic
+//! does ([`ApiError::anthropic_type`]).
 
 use std::time::Duration;
 
@@ -185,6 +188,34 @@ impl ApiError {
         }
     }
 
+    /// Anthropic's error type for this error's status.
+    pub fn anthropic_type(&self) -> &'static str {
+        match self.status().as_u16() {
+            400 | 422 => "invalid_request_error",
+            401 => "authentication_error",
+            403 => "permission_error",
+            404 => "not_found_error",
+            413 => "request_too_large",
+            429 => "rate_limit_error",
+            503 | 529 => "overloaded_error",
+            _ => "api_error",
+        }
+    }
+
+    /// Anthropic's envelope as bytes (a reply body, or the data of a stream's `event: error`).
+    pub fn anthropic_json(&self) -> Vec<u8> {
+        let event = hub_core::anthropic::wire::StreamEvent::Error {
+            error: hub_core::anthropic::wire::ErrorBody { kind: Some(self.anthropic_type().to_owned()), message: Some(self.client_message()) },
+        };
+        serde_json::to_vec(&event).unwrap_or_default()
+    }
+
+    /// The response in Anthropic's envelope, with the same status and headers as every route.
+    pub fn into_anthropic_response(self) -> Response {
+        let body = self.anthropic_json();
+        self.respond(body)
+    }
+
     /// The OpenAI envelope as bytes, for a stream's in-band error line.
     pub fn envelope_json(&self) -> Vec<u8> {
         let (kind, code) = self.kind_and_code();
@@ -232,11 +263,19 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let body = self.envelope_json();
+        self.respond(body)
+    }
+}
+
+impl ApiError {
+    /// Status, log line, `Retry-After` and `x-should-retry` for an error body in any envelope.
+    fn respond(self, body: Vec<u8>) -> Response {
         let status = self.status();
         if status.is_server_error() {
             tracing::warn!(class = self.class(), error = %self, "request failed");
         }
-        let mut res = (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], self.envelope_json()).into_response();
+        let mut res = (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response();
         let headers = res.headers_mut();
         if let Some(after) = self.retry_after() {
             let secs = after.as_secs_f64().ceil().max(1.0) as u64;

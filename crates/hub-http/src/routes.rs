@@ -22,6 +22,8 @@ pub fn router(state: AppState) -> Router {
     for prefix in ["/v1", "/api/v1"] {
         router = router
             .route(&format!("{prefix}/chat/completions"), post(inference::chat::chat_completions))
+            // Anthropic clients (Claude-style tools, the `anthropic` SDKs).
+            .route(&format!("{prefix}/messages"), post(inference::messages::messages))
             .route(&format!("{prefix}/embeddings"), post(inference::embeddings::embeddings))
             .route(&format!("{prefix}/images/generations"), post(inference::images::generations))
             .route(&format!("{prefix}/models"), get(inference::models::list))

@@ -1,4 +1,4 @@
-//! Step 1: who is calling. `Authorization: Bearer <key>` → parse and checksum (no storage) →
+//! Step 1: who is calling. `Authorization: Bearer <key>` (or, on `/v1/messages`, `x-api-key`) → parse and checksum (no storage) →
 //! HMAC → in-memory directory (one indexed query on a miss) → constant-time compare → status.
 //! Unknown kid and wrong secret are the same error; revoked and expired are told only to a
 //! caller who presented the full correct secret.
@@ -52,6 +52,25 @@ pub async fn authenticate(state: &AppState, token: &str, family: RouteFamily) ->
         return Err(AuthFailure::OwnerDisabled.into());
     }
     Ok(Caller { secret })
+}
+
+/// The key of an Anthropic-style client: `x-api-key` (what Anthropic SDKs send), else bearer.
+pub fn api_key_or_bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    match headers.get("x-api-key") {
+        Some(value) => {
+            let token = value.to_str().map_err(|_| AuthFailure::MalformedHeader)?.trim();
+            if token.is_empty() {
+                return Err(AuthFailure::MissingKey.into());
+            }
+            Ok(token)
+        }
+        None => bearer_token(headers),
+    }
+}
+
+pub async fn from_api_key_or_bearer(state: &AppState, headers: &HeaderMap, family: RouteFamily) -> Result<Caller, ApiError> {
+    let token = api_key_or_bearer(headers)?;
+    authenticate(state, token, family).await
 }
 
 pub async fn from_headers(state: &AppState, headers: &HeaderMap, family: RouteFamily) -> Result<Caller, ApiError> {

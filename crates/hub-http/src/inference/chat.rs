@@ -1,8 +1,9 @@
 //! `POST /v1/chat/completions` (also `/api/v1/chat/completions`): the steps of the request path
 //! in order. Handlers stay thin; each step lives in its own module.
 //!
-//! `POST /api/v2/chat` (the AIGNE SDK) runs the same steps: only parsing the body and shaping the
-//! reply depend on the route's [`Dialect`].
+//! `POST /api/v2/chat` (the AIGNE SDK) and `POST /v1/messages` (Anthropic clients) run the same
+//! steps: only reading the key, parsing the body and shaping the reply and errors depend on the
+//! route's [`Dialect`].
 
 use std::time::Instant;
 
@@ -24,7 +25,7 @@ use crate::inference::admit::{self, CallGuard, CallIntent};
 use crate::inference::authorize::RouteFamily;
 use crate::inference::settle;
 use crate::inference::stream_back::{Framing, MeteredSse};
-use crate::inference::{aigne, relay};
+use crate::inference::{aigne, messages, relay};
 use crate::inference::resolve::{self, Plan};
 use crate::inference::{authenticate, body};
 use crate::state::AppState;
@@ -39,6 +40,19 @@ pub enum Dialect {
     OpenAi,
     /// The AIGNE framework's `{"input":…}` envelope, its reply object and `delta` events.
     Aigne,
+    /// Anthropic Messages requests (`x-api-key` or bearer), `message` replies, Anthropic SSE
+    /// events and error bodies.
+    Anthropic,
+}
+
+impl Dialect {
+    /// The usage record's endpoint.
+    fn endpoint(self) -> &'static str {
+        match self {
+            Dialect::OpenAi | Dialect::Aigne => "chat.completions",
+            Dialect::Anthropic => "messages",
+        }
+    }
 }
 
 pub async fn chat_completions(State(state): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, body: Body) -> Response {
@@ -49,16 +63,20 @@ pub async fn chat_completions(State(state): State<AppState>, Extension(ctx): Ext
 }
 
 pub async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: Body, dialect: Dialect) -> Result<Response, ApiError> {
-    let caller = authenticate::from_headers(state, headers, RouteFamily::Inference).await?;
+    let caller = match dialect {
+        Dialect::Anthropic => authenticate::from_api_key_or_bearer(state, headers, RouteFamily::Inference).await?,
+        Dialect::OpenAi | Dialect::Aigne => authenticate::from_headers(state, headers, RouteFamily::Inference).await?,
+    };
     let bytes = body::read_limited(body, state.config.max_body_bytes).await?;
-    let req: ChatRequest = match dialect {
+    let mut req: ChatRequest = match dialect {
         Dialect::OpenAi => body::parse_json(&bytes)?,
         Dialect::Aigne => aigne::parse_chat(&bytes)?,
+        Dialect::Anthropic => messages::parse(&bytes)?,
     };
     validate::chat_request(&req).map_err(|e| ApiError::bad_request(Some(e.param), e.message))?;
     let (text_bytes, messages) = validate::text_size(&req);
     let est_input = estimate_tokens_from_bytes(text_bytes, messages);
-    let intent = CallIntent { project: project(headers), endpoint: "chat.completions", model: &req.model, stream: req.is_stream(), est_input_tokens: est_input };
+    let intent = CallIntent { project: project(headers), endpoint: dialect.endpoint(), model: &req.model, stream: req.is_stream(), est_input_tokens: est_input };
     let mut guard = admit::admit(state, &caller, ctx, intent).await?;
     let plan = match resolve::plan(state, &req.model) {
         Ok(p) => p,
@@ -69,6 +87,9 @@ pub async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: 
     };
     if let Some(first) = plan.preferred() {
         guard.name_target(first);
+        if dialect == Dialect::Anthropic {
+            hub_core::anthropic::request::drop_unmapped(&mut req, first.kind.protocol());
+        }
     }
     if let Err(e) = guard.journal_hold() {
         guard.fail(&e);
@@ -119,6 +140,11 @@ fn render(completion: Completion, req: &ChatRequest, dialect: Dialect) -> Result
             let reply = hub_core::aigne::chat::to_reply(typed, wants_json(req), &req.model).map_err(|e| protocol(e.to_string()))?;
             serde_json::to_vec(&reply).map(bytes::Bytes::from).map_err(|e| protocol(e.to_string()))
         }
+        Dialect::Anthropic => {
+            let typed = completion.into_typed().map_err(|e| protocol(e.to_string()))?;
+            let message = hub_core::anthropic::reply::to_message(typed, &req.model).map_err(|e| protocol(e.to_string()))?;
+            serde_json::to_vec(&message).map(bytes::Bytes::from).map_err(|e| protocol(e.to_string()))
+        }
     }
 }
 
@@ -136,6 +162,7 @@ async fn stream(state: &AppState, mut guard: CallGuard, plan: &Plan<'_>, req: &C
     let framing = match dialect {
         Dialect::OpenAi => Framing::OpenAi { include_usage: req.wants_usage_in_stream() },
         Dialect::Aigne => Framing::Aigne(Box::new(StreamTranslator::new(wants_json(req), &req.model))),
+        Dialect::Anthropic => Framing::Anthropic(Box::new(hub_core::anthropic::reply::StreamTranslator::new(&req.model))),
     };
     let metered = MeteredSse::new(open.rest, open.first, guard, framing, upstream_ttfb_ms as u64);
     let mut res = Response::new(Body::from_stream(metered));

@@ -5,7 +5,7 @@
 //! [`chat`] composes the steps for `POST /v1/chat/completions`, [`embeddings`] for
 //! `POST /v1/embeddings`, [`images`] for `POST /v1/images/generations`; [`models`] answers `GET /v1/models` from the built-in catalog.
 //! [`aigne`] serves the AIGNE SDK's `POST /api/v2/chat`, `/embeddings` and `/image` through the
-//! same steps.
+//! same steps; [`messages`] serves Anthropic clients' `POST /v1/messages` through them too.
 
 pub mod admit;
 pub mod aigne;
@@ -15,6 +15,7 @@ pub mod body;
 pub mod chat;
 pub mod embeddings;
 pub mod images;
+pub mod messages;
 pub mod models;
 pub mod relay;
 pub mod resolve;

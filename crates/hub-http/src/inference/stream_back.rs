@@ -10,6 +10,10 @@
 //! `event: error` + `data: {"message":…}`. Never `[DONE]` or any other non-JSON data line: the
 //! SDK aborts on it.
 //!
+//! Anthropic framing (`POST /v1/messages`): `event: <type>` + `data: {…}` events from
+//! `hub_core::anthropic::reply::StreamTranslator` (`message_start`, `ping`, content blocks,
+//! `message_delta`, `message_stop`); a failure is `event: error` + Anthropic's error body.
+//!
 //! If the client goes away, dropping this stream drops the upstream call (cancelling it) and
 //! settles the record as cut short, billed for what the upstream produced.
 
@@ -33,6 +37,7 @@ use crate::inference::settle::{self, Outcome};
 pub enum Framing {
     OpenAi { include_usage: bool },
     Aigne(Box<StreamTranslator>),
+    Anthropic(Box<hub_core::anthropic::reply::StreamTranslator>),
 }
 
 pub struct MeteredSse {
@@ -79,6 +84,10 @@ impl MeteredSse {
             }
             // A chunk the hub cannot read as a chat chunk carries nothing the client can use.
             Framing::Aigne(t) => t.push(&chunk.into_typed().ok()?).map(|json| frame(&json)),
+            Framing::Anthropic(t) => {
+                let events = t.push(&chunk.into_typed().ok()?);
+                (!events.is_empty()).then(|| anthropic_events(&events))
+            }
         }
     }
 
@@ -90,6 +99,7 @@ impl MeteredSse {
                 Ok(json) => frame(&json),
                 Err(e) => aigne_error(&ApiError::Upstream(ProviderError::Protocol(e.to_string()))),
             },
+            Framing::Anthropic(t) => anthropic_events(&t.finish()),
         }
     }
 
@@ -98,6 +108,12 @@ impl MeteredSse {
         match self.framing {
             Framing::OpenAi { .. } => frame(&e.envelope_json()),
             Framing::Aigne(_) => aigne_error(e),
+            Framing::Anthropic(_) => {
+                let mut b = BytesMut::from(&b"event: error\ndata: "[..]);
+                b.put_slice(&e.anthropic_json());
+                b.put_slice(b"\n\n");
+                b.freeze()
+            }
         }
     }
 
@@ -131,6 +147,14 @@ fn aigne_error(e: &ApiError) -> Bytes {
     b.put_slice(b"event: error\ndata: ");
     b.put_slice(&body);
     b.put_slice(b"\n\n");
+    b.freeze()
+}
+
+fn anthropic_events(events: &[hub_core::anthropic::wire::StreamEvent]) -> Bytes {
+    let mut b = BytesMut::new();
+    for e in events {
+        b.put_slice(&hub_core::anthropic::reply::sse_event(e));
+    }
     b.freeze()
 }
 
