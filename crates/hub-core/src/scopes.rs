@@ -317,6 +317,62 @@ impl KeyPolicy {
     }
 }
 
+/// A change to a policy, as the admin API, the UI and the CLI express it: an absent field
+/// keeps its value, `null` clears it, a value replaces it.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyPatch {
+    #[serde(default, deserialize_with = "present")]
+    pub models: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    pub endpoints: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    pub ips: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "present")]
+    pub rpm: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "present")]
+    pub tpm: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "present")]
+    pub max_concurrency: Option<Option<u32>>,
+    /// RFC 3339.
+    #[serde(default, deserialize_with = "present")]
+    pub expires_at: Option<Option<String>>,
+}
+
+fn present<'de, T: serde::Deserialize<'de>, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}
+
+impl PolicyPatch {
+    /// `base` with this patch applied, checked.
+    pub fn apply(&self, base: &KeyPolicy) -> Result<KeyPolicy, ScopeError> {
+        let mut p = base.clone();
+        if let Some(v) = &self.models {
+            p.models = parse_model_patterns(v.as_deref().unwrap_or_default())?;
+        }
+        if let Some(v) = &self.endpoints {
+            p.endpoints = parse_endpoints(v.as_deref().unwrap_or_default())?;
+        }
+        if let Some(v) = &self.ips {
+            p.ips = parse_nets(v.as_deref().unwrap_or_default())?;
+        }
+        if let Some(v) = self.rpm {
+            p.rpm = v;
+        }
+        if let Some(v) = self.tpm {
+            p.tpm = v;
+        }
+        if let Some(v) = self.max_concurrency {
+            p.max_concurrency = v;
+        }
+        if let Some(v) = &self.expires_at {
+            p.expires_at = v.as_deref().map(parse_rfc3339_ms).transpose()?;
+        }
+        p.validate()?;
+        Ok(p)
+    }
+}
+
 fn strip_hub_prefix(mut s: &str) -> &str {
     while s.len() >= 9 && s.as_bytes()[..9].eq_ignore_ascii_case(b"aignehub/") {
         s = &s[9..];
@@ -417,6 +473,19 @@ mod tests {
         for bad in ["", "7", "d", "1w", "-1s", "1.5h", "1h30m", "99999999999999999999d", "8d"] {
             assert!(parse_grace(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn patches_keep_clear_and_replace() {
+        let base = KeyPolicy { rpm: Some(5), models: vec!["a".into()], ..KeyPolicy::default() };
+        let patch: PolicyPatch = serde_json::from_str(r#"{"rpm":null,"tpm":100,"ips":["10.0.0.0/8"]}"#).unwrap();
+        let p = patch.apply(&base).unwrap();
+        assert_eq!((p.rpm, p.tpm, p.models.len(), p.ips.len()), (None, Some(100), 1, 1));
+        let zero: PolicyPatch = serde_json::from_str(r#"{"max_concurrency":0}"#).unwrap();
+        assert_eq!(zero.apply(&base).map_err(|e| e.param), Err("max_concurrency"));
+        let bad: PolicyPatch = serde_json::from_str(r#"{"expires_at":"soon"}"#).unwrap();
+        assert_eq!(bad.apply(&base).map_err(|e| e.param), Err("expires"));
+        assert!(serde_json::from_str::<PolicyPatch>(r#"{"budget":1}"#).is_err());
     }
 
     #[test]

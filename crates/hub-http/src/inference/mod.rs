@@ -15,6 +15,7 @@ pub mod body;
 pub mod chat;
 pub mod embeddings;
 pub mod images;
+pub mod limits;
 pub mod models;
 pub mod relay;
 pub mod resolve;

@@ -302,7 +302,7 @@ pub async fn keys_create(State(state): State<AppState>, Extension(ctx): Extensio
     check_csrf(&f.csrf, &s)?;
     let issued = state
         .store
-        .issue_key(state.keys.pepper(), &s.user.id, &f.name, KeyType::Inference, &s.user.email, ip(&ctx).as_deref())
+        .issue_key(state.keys.pepper(), &s.user.id, &f.name, KeyType::Inference, &hub_core::scopes::KeyPolicy::default(), &s.user.email, ip(&ctx).as_deref())
         .await;
     let (new_key, error, status) = match issued {
         Ok(i) => (Some(NewKey { key: i.key.expose_secret().to_owned(), name: i.info.name }), None, StatusCode::OK),
