@@ -303,6 +303,7 @@ pub struct IssuedKey {
 
 impl Store {
     /// Generates a key from the OS CSPRNG, stores only its HMAC, and records the audit event.
+    #[expect(clippy::too_many_arguments, reason = "each argument is one field of the new key; a struct would only rename them")]
     pub async fn issue_key(
         &self,
         pepper: &hub_core::Pepper,

@@ -94,7 +94,7 @@ async fn cli_update_takes_effect_in_the_running_server() {
     })
     .await;
     assert_eq!(hub.key_entry(&env.key.kid).await.unwrap()["rpm"], json!(100));
-    assert!(env.sim.stats().chat_requests >= before + 1);
+    assert!(env.sim.stats().chat_requests > before);
     let bad = hub.cli(&["key", "update", &env.key.kid, "--ips", "300.1.1.1"], None).await.unwrap();
     assert!(!bad.success() && bad.stderr.contains("300.1.1.1"), "{}", bad.stderr);
 }
