@@ -60,6 +60,10 @@ pub struct ServeArgs {
     /// How long generated images the hub stored are kept, in seconds.
     #[arg(long, env = "AIGNE_HUB_FILE_RETENTION_SECS", default_value_t = 24 * 3600)]
     pub file_retention_secs: u64,
+    /// Proxies (CIDRs, comma-separated or repeated) whose X-Forwarded-For is believed: the
+    /// right-most hop that is not one of them is the client. Without it the header is ignored.
+    #[arg(long, env = "AIGNE_HUB_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -103,6 +107,27 @@ pub enum KeyCommand {
         /// inference (default), analytics or admin.
         #[arg(long = "type", default_value = "inference")]
         key_type: String,
+        #[command(flatten)]
+        scopes: ScopeArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a key's scopes and limits; options not given keep their value. Effective within
+    /// a second in a running hub.
+    Update {
+        kid: String,
+        #[command(flatten)]
+        scopes: ScopeArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Issue a new secret for the same key (same id, kid, scopes and history); the old secret
+    /// keeps working for the grace period (0s … 7d), then is refused.
+    Rotate {
+        kid: String,
+        /// How long the old secret keeps working: 0s, 90s, 1h, 7d (at most 7 days).
+        #[arg(long)]
+        grace: String,
         #[arg(long)]
         json: bool,
     },
@@ -113,6 +138,34 @@ pub enum KeyCommand {
     },
     /// Revoke a key by its kid (or id); effective within a second in a running hub.
     Revoke { kid: String },
+}
+
+/// A key's scopes and limits. On `update`, `0` removes a numeric limit, `--expires never`
+/// removes the expiry, `--endpoints all`, `--models '*'` and `--ips any` remove a restriction.
+#[derive(Args, Debug, Default)]
+pub struct ScopeArgs {
+    /// Allowed models (glob patterns matched against the name sent and the resolved
+    /// provider/model, e.g. `openai/*`, `*/gpt-4o*`); repeat for several.
+    #[arg(long = "models")]
+    pub models: Vec<String>,
+    /// Requests per minute.
+    #[arg(long)]
+    pub rpm: Option<u32>,
+    /// Tokens per minute (estimated input + max output reserved per call, corrected after).
+    #[arg(long)]
+    pub tpm: Option<u64>,
+    /// Concurrent requests.
+    #[arg(long)]
+    pub max_concurrency: Option<u32>,
+    /// Expiry time, RFC 3339 (e.g. 2026-12-31T23:59:59Z).
+    #[arg(long)]
+    pub expires: Option<String>,
+    /// Allowed endpoints, comma-separated: chat, embeddings, images, models.
+    #[arg(long)]
+    pub endpoints: Option<String>,
+    /// Allowed client addresses (IPv4/IPv6 addresses or CIDRs); repeat for several.
+    #[arg(long = "ips")]
+    pub ips: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]

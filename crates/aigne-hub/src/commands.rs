@@ -7,7 +7,10 @@ use hub_store::users::Role;
 use hub_store::{secrets, Store};
 use serde_json::json;
 
-use crate::cli::{AdminCommand, Cli, Command, KeyCommand, ProviderCommand, UsageCommand};
+use hub_core::scopes::{KeyPolicy, PolicyPatch};
+use hub_store::keys::AuditActor;
+
+use crate::cli::{AdminCommand, Cli, Command, KeyCommand, ProviderCommand, ScopeArgs, UsageCommand};
 
 pub type CmdResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -85,7 +88,8 @@ async fn provider(data_dir: &std::path::Path, cmd: ProviderCommand) -> CmdResult
 async fn key(data_dir: &std::path::Path, cmd: KeyCommand) -> CmdResult {
     let store = Store::open_sqlite(data_dir).await?;
     match cmd {
-        KeyCommand::Create { name, owner, key_type, json } => {
+        KeyCommand::Create { name, owner, key_type, scopes, json } => {
+            let policy = patch(scopes).apply(&KeyPolicy::default())?;
             let server = secrets::load_or_create(&data_dir.join("secrets"))?;
             let key_type = KeyType::parse(&key_type).ok_or("--type must be inference, analytics or admin")?;
             let owner = match owner {
@@ -93,7 +97,7 @@ async fn key(data_dir: &std::path::Path, cmd: KeyCommand) -> CmdResult {
                 None => store.first_owner().await?.ok_or("no owner account yet: run `aigne-hub admin create` first")?,
             };
             let pepper = Pepper::from_bytes(server.pepper.0);
-            let issued = store.issue_key(&pepper, &owner.id, &name, key_type, &actor(), None).await?;
+            let issued = store.issue_key(&pepper, &owner.id, &name, key_type, &policy, &actor(), None).await?;
             if json {
                 let doc = json!({"id": issued.info.id, "kid": issued.info.kid, "key": issued.key.expose_secret(), "name": issued.info.name});
                 println!("{doc}");
@@ -120,12 +124,59 @@ async fn key(data_dir: &std::path::Path, cmd: KeyCommand) -> CmdResult {
                 }
             }
         }
+        KeyCommand::Update { kid, scopes, json } => {
+            let info = store.key_by_ref(&kid).await?.ok_or_else(|| format!("no key {kid}"))?;
+            let policy = patch(scopes).apply(&info.policy)?;
+            let info = store.update_key_policy(&info.id, &policy, AuditActor { actor: &actor(), address: None }).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&info)?);
+            } else {
+                println!("updated {} ({}): {}", info.name, info.kid, hub_store::keys::policy_summary(&info.policy));
+            }
+        }
+        KeyCommand::Rotate { kid, grace, json } => {
+            let grace = hub_core::scopes::parse_grace(&grace)?;
+            let server = secrets::load_or_create(&data_dir.join("secrets"))?;
+            let pepper = Pepper::from_bytes(server.pepper.0);
+            let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+            let issued = store.rotate_key(&pepper, &kid, grace_ms, AuditActor { actor: &actor(), address: None }).await?;
+            if json {
+                let doc = json!({"id": issued.info.id, "kid": issued.info.kid, "key": issued.key.expose_secret(), "name": issued.info.name});
+                println!("{doc}");
+            } else {
+                println!("{}", issued.key.expose_secret());
+                eprintln!("key {:?} rotated; the previous secret works for {} s more. Store the new key now: it is never shown again.", issued.info.name, grace.as_secs());
+            }
+        }
         KeyCommand::Revoke { kid } => {
             let info = store.revoke_key_audited(&kid, &actor(), None).await?;
             println!("revoked {} ({})", info.name, info.kid);
         }
     }
     Ok(())
+}
+
+/// The CLI's scope options as a patch: options not given keep their value; `0`, `never`,
+/// `all`, `*` and `any` remove a limit or restriction.
+fn patch(a: ScopeArgs) -> PolicyPatch {
+    let list = |items: Vec<String>, any: &str| -> Option<Option<Vec<String>>> {
+        if items.is_empty() {
+            None
+        } else if items.len() == 1 && items[0].trim().eq_ignore_ascii_case(any) {
+            Some(None)
+        } else {
+            Some(Some(items))
+        }
+    };
+    PolicyPatch {
+        models: list(a.models, "*"),
+        endpoints: list(a.endpoints.into_iter().collect(), "all"),
+        ips: list(a.ips, "any"),
+        rpm: a.rpm.map(|n| (n > 0).then_some(n)),
+        tpm: a.tpm.map(|n| (n > 0).then_some(n)),
+        max_concurrency: a.max_concurrency.map(|n| (n > 0).then_some(n)),
+        expires_at: a.expires.map(|e| (!e.trim().eq_ignore_ascii_case("never")).then_some(e)),
+    }
 }
 
 async fn usage(data_dir: &std::path::Path, cmd: UsageCommand) -> CmdResult {

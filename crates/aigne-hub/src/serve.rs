@@ -48,6 +48,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
     config.secure_cookies = args.secure_cookies;
     config.file_url_ttl_secs = args.file_url_ttl_secs;
     config.file_retention_secs = args.file_retention_secs;
+    config.trusted_proxies = hub_core::scopes::parse_nets(&args.trusted_proxies).map_err(|e| format!("--trusted-proxies: {e}"))?;
     let file_store = hub_store::files::FileStore::open(data_dir)?;
     let files = hub_http::files::SignedFiles::new(file_store.clone(), &server_secrets.pepper.0);
     let file_retention = Duration::from_secs(args.file_retention_secs);
@@ -68,6 +69,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
         retry_budget: RetryBudget::default(),
         master_key: server_secrets.master_key.clone(),
         files,
+        limiters: hub_http::inference::limits::KeyLimiters::default(),
         ready: AtomicBool::new(true),
     });
 

@@ -17,6 +17,8 @@ pub mod model_name;
 pub mod money;
 pub mod password;
 pub mod provider;
+pub mod rate;
+pub mod scopes;
 pub mod secret;
 pub mod usage;
 pub mod validate;

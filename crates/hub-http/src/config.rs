@@ -19,6 +19,9 @@ pub struct HttpConfig {
     pub file_url_ttl_secs: u64,
     /// How long stored files are kept before the sweep deletes them.
     pub file_retention_secs: u64,
+    /// Proxies whose `X-Forwarded-For` is believed (the right-most hop not in this list is
+    /// the client); empty: the peer address is the client.
+    pub trusted_proxies: Vec<hub_core::scopes::IpNet>,
 }
 
 impl HttpConfig {
@@ -32,6 +35,7 @@ impl HttpConfig {
             secure_cookies: false,
             file_url_ttl_secs: 3600,
             file_retention_secs: 24 * 3600,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -17,11 +17,12 @@ pub struct RequestCtx {
     pub client_ip: Option<IpAddr>,
 }
 
-pub async fn request_context(mut req: Request, next: Next) -> Response {
+pub async fn request_context(State(state): State<crate::state::AppState>, mut req: Request, next: Next) -> Response {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let ctx = RequestCtx {
         request_id: hub_core::ids::new_request_id(),
         started: Instant::now(),
-        client_ip: req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()),
+        client_ip: peer.map(|p| client_address(p, req.headers(), &state.config.trusted_proxies)),
     };
     let method = req.method().clone();
     // A `Uri` clone shares its bytes: no copy of the path per request.
@@ -46,6 +47,17 @@ pub async fn request_context(mut req: Request, next: Next) -> Response {
     }
     add_security_headers(&mut res);
     res
+}
+
+/// The client's address: the peer's, or behind a trusted proxy the right-most
+/// `X-Forwarded-For` hop that is not a trusted proxy. Without trusted proxies the header is
+/// never read.
+fn client_address(peer: IpAddr, headers: &axum::http::HeaderMap, trusted: &[hub_core::scopes::IpNet]) -> IpAddr {
+    if trusted.is_empty() {
+        return peer;
+    }
+    let hops: Vec<&str> = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+    hub_core::scopes::client_address(peer, &hops, trusted)
 }
 
 /// Setup links carry a one-time token in the path's query, which is never logged; paths are

@@ -17,6 +17,8 @@ use hub_providers::ProviderError;
 use hub_store::StoreError;
 use serde::Serialize;
 
+use crate::inference::limits::{LimitKind, LimitRefusal};
+
 /// Why a presented key was not accepted: always 401, with a message that says which rule failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AuthFailure {
@@ -35,6 +37,9 @@ pub enum AuthFailure {
     RevokedKey,
     #[error("This API key has expired")]
     ExpiredKey,
+    /// A secret a rotation replaced, after its grace period.
+    #[error("This API key was replaced by a rotation and its grace period has ended")]
+    RotatedKey,
     #[error("This API key's owner account is disabled")]
     OwnerDisabled,
 }
@@ -48,13 +53,28 @@ impl AuthFailure {
             AuthFailure::UnknownKey => "unknown_key",
             AuthFailure::RevokedKey => "revoked_key",
             AuthFailure::ExpiredKey => "expired_key",
+            AuthFailure::RotatedKey => "rotated_key",
             AuthFailure::OwnerDisabled => "owner_disabled",
         }
     }
 }
 
+/// Which of a key's scopes refused a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Model,
+    Endpoint,
+    Address,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// The key may not do this (model, endpoint or address scope); the message names the scope.
+    #[error("{message}")]
+    ScopeDenied { scope: Scope, message: String },
+    /// A key's requests-per-minute, tokens-per-minute or concurrency limit.
+    #[error("{}", rate_limited_message(.0))]
+    RateLimited(LimitRefusal),
     #[error(transparent)]
     Auth(#[from] AuthFailure),
     #[error("This {0} key cannot call this API")]
@@ -99,7 +119,8 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Auth(_) => StatusCode::UNAUTHORIZED,
-            ApiError::WrongKeyType(_) => StatusCode::FORBIDDEN,
+            ApiError::WrongKeyType(_) | ApiError::ScopeDenied { .. } => StatusCode::FORBIDDEN,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::ModelNotFound(_) => StatusCode::NOT_FOUND,
@@ -119,6 +140,16 @@ impl ApiError {
         match self {
             ApiError::Auth(a) => a.class(),
             ApiError::WrongKeyType(_) => "wrong_key_type",
+            ApiError::ScopeDenied { scope, .. } => match scope {
+                Scope::Model => "model_not_allowed",
+                Scope::Endpoint => "endpoint_not_allowed",
+                Scope::Address => "address_not_allowed",
+            },
+            ApiError::RateLimited(r) => match r.kind {
+                LimitKind::Requests => "key_rpm_exceeded",
+                LimitKind::Tokens => "key_tpm_exceeded",
+                LimitKind::Concurrency => "key_concurrency_exceeded",
+            },
             ApiError::BadRequest { .. } => "bad_request",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::ModelNotFound(_) => "model_not_found",
@@ -134,6 +165,8 @@ impl ApiError {
         match self {
             ApiError::Auth(_) => ("invalid_request_error", Some("invalid_api_key")),
             ApiError::WrongKeyType(_) => ("permission_error", Some("wrong_key_type")),
+            ApiError::ScopeDenied { .. } => ("permission_error", Some(self.class())),
+            ApiError::RateLimited(_) => ("rate_limit_error", Some("rate_limit_exceeded")),
             ApiError::BadRequest { .. } => ("invalid_request_error", None),
             ApiError::PayloadTooLarge { .. } => ("invalid_request_error", Some("request_too_large")),
             ApiError::ModelNotFound(_) => ("invalid_request_error", Some("model_not_found")),
@@ -162,6 +195,7 @@ impl ApiError {
     fn retry_after(&self) -> Option<Duration> {
         match self {
             ApiError::Backpressure | ApiError::ShuttingDown | ApiError::Storage(_) => Some(Duration::from_secs(1)),
+            ApiError::RateLimited(r) => r.retry_after,
             ApiError::NoCapacity { retry_after, reason, .. } => (*reason != WaitReason::SetAside).then_some(*retry_after),
             ApiError::Upstream(ProviderError::Upstream(f)) if matches!(f.kind, FailureKind::RateLimited | FailureKind::Overloaded) => {
                 Some(f.retry_after.unwrap_or(Duration::from_secs(1)))
@@ -224,6 +258,21 @@ impl ApiError {
     }
 }
 
+fn rate_limited_message(r: &LimitRefusal) -> String {
+    let (what, unit) = match r.kind {
+        LimitKind::Requests => ("requests per minute", "requests"),
+        LimitKind::Tokens => ("tokens per minute", "tokens"),
+        LimitKind::Concurrency => ("concurrent requests", "requests"),
+    };
+    match r.retry_after {
+        Some(after) => {
+            let secs = after.as_secs_f64().ceil().max(1.0) as u64;
+            format!("This key's limit of {} {what} is reached; retry after {secs} s", r.limit)
+        }
+        None => format!("This request needs more {unit} than this key's whole limit of {} {what}; lower max_tokens or the input", r.limit),
+    }
+}
+
 fn no_capacity_message(provider: &str, retry_after: Duration, reason: WaitReason) -> String {
     let secs = retry_after.as_secs().max(1);
     match reason {
@@ -283,7 +332,11 @@ impl ApiError {
                 headers.insert(header::RETRY_AFTER, v);
             }
         }
-        let retryable = matches!(status.as_u16(), 408 | 409 | 429) || status.is_server_error();
+        if let ApiError::RateLimited(r) = &self {
+            r.snapshot.write(headers);
+        }
+        let never = matches!(&self, ApiError::RateLimited(r) if r.retry_after.is_none());
+        let retryable = !never && (matches!(status.as_u16(), 408 | 409 | 429) || status.is_server_error());
         if !retryable {
             headers.insert("x-should-retry", HeaderValue::from_static("false"));
         }

@@ -1,7 +1,8 @@
 //! The one route table: paths → handlers, and the middleware order.
 //!
 //! Middleware, outermost first (each request passes them in this order):
-//! 1. `context::request_context`: request id, start instant, client address → extensions;
+//! 1. `context::request_context`: request id, start instant, client address (the peer, or the
+//!    right-most untrusted `X-Forwarded-For` hop behind a trusted proxy) → extensions;
 //!    `x-request-id` and the security headers (nosniff, frame denial, CSP on HTML) on the
 //!    response; the access log line.
 //!
@@ -46,6 +47,6 @@ pub fn router(state: AppState) -> Router {
         .merge(ui::router())
         .fallback(admin::not_found)
         .method_not_allowed_fallback(admin::method_not_allowed)
-        .with_state(state)
-        .layer(middleware::from_fn(context::request_context))
+        .with_state(state.clone())
+        .layer(middleware::from_fn_with_state(state, context::request_context))
 }

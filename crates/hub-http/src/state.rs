@@ -33,6 +33,8 @@ pub struct Inner {
     pub master_key: ServerSecret,
     /// Stored generated files and the key their URLs are signed with.
     pub files: crate::files::SignedFiles,
+    /// Per-key rate and concurrency state (this process only).
+    pub limiters: crate::inference::limits::KeyLimiters,
     /// False once shutdown begins: `/readyz` fails first, new calls are refused.
     pub ready: AtomicBool,
 }

@@ -3,6 +3,7 @@
 
 use hub_core::ids::{new_id, now_ms};
 use hub_core::key::KeyHash;
+use hub_core::scopes::{self, KeyPolicy};
 use hub_core::KeyType;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -26,6 +27,8 @@ pub struct StoredSecret {
     /// End of a rotation's grace period for a superseded secret.
     pub expires_at: Option<i64>,
     pub owner_disabled: bool,
+    /// The key's scopes, limits and expiry, parsed once when the secret is loaded.
+    pub policy: KeyPolicy,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -44,16 +47,54 @@ pub struct KeyInfo {
     pub request_count: i64,
     pub tokens_in: i64,
     pub tokens_out: i64,
+    pub models: Vec<String>,
+    pub endpoints: Vec<&'static str>,
+    pub ips: Vec<String>,
+    pub rpm: Option<u32>,
+    pub tpm: Option<u64>,
+    pub max_concurrency: Option<u32>,
+    /// Unix milliseconds after which the key is refused.
+    pub expires_at: Option<i64>,
+    /// End of the grace period of the secret a rotation replaced, while it still works.
+    pub previous_secret_until: Option<i64>,
+    #[serde(skip)]
+    pub policy: KeyPolicy,
 }
 
 impl KeyInfo {
     pub fn status(&self) -> &'static str {
         if self.revoked_at.is_some() {
             "revoked"
+        } else if self.expires_at.is_some_and(|t| t <= now_ms()) {
+            "expired"
         } else {
             "active"
         }
     }
+}
+
+/// Reads the scope columns of an `api_keys` row.
+fn policy_from(r: &AnyRow) -> Result<KeyPolicy, StoreError> {
+    let list = |col: &str| -> Result<Vec<String>, StoreError> {
+        let v: Option<String> = r.try_get(col)?;
+        Ok(v.map(|t| vec![t]).unwrap_or_default())
+    };
+    let invalid = |e: scopes::ScopeError| StoreError::Invalid(format!("stored key scope is invalid: {e}"));
+    let num = |col: &str| -> Result<Option<i64>, StoreError> { Ok(r.try_get::<Option<i64>, _>(col)?) };
+    Ok(KeyPolicy {
+        models: scopes::parse_model_patterns(&list("allowed_models")?).map_err(invalid)?,
+        endpoints: scopes::parse_endpoints(&list("allowed_endpoints")?).map_err(invalid)?,
+        ips: scopes::parse_nets(&list("allowed_ips")?).map_err(invalid)?,
+        rpm: num("rpm_limit")?.and_then(|n| u32::try_from(n).ok()),
+        tpm: num("tpm_limit")?.and_then(|n| u64::try_from(n).ok()),
+        max_concurrency: num("max_concurrency")?.and_then(|n| u32::try_from(n).ok()),
+        expires_at: num("key_expires_at")?,
+    })
+}
+
+/// Empty lists are stored as NULL ("no restriction").
+fn list_text(items: Vec<String>) -> Option<String> {
+    (!items.is_empty()).then(|| items.join(","))
 }
 
 /// Names are trimmed, 1–64 printable characters.
@@ -71,7 +112,8 @@ pub fn normalize_key_name(name: &str) -> Result<String, StoreError> {
     Ok(n.to_owned())
 }
 
-const SECRET_COLUMNS: &str = "s.kid, s.key_id, s.secret_hash, s.expires_at, k.owner_id, k.name, k.key_type, k.revoked_at, u.disabled";
+const SECRET_COLUMNS: &str = "s.kid, s.key_id, s.secret_hash, s.expires_at, k.owner_id, k.name, k.key_type, k.revoked_at, u.disabled, \
+     k.allowed_models, k.allowed_endpoints, k.allowed_ips, k.rpm_limit, k.tpm_limit, k.max_concurrency, k.expires_at AS key_expires_at";
 const SECRET_FROM: &str = "api_key_secrets s JOIN api_keys k ON k.id = s.key_id JOIN users u ON u.id = k.owner_id";
 
 fn secret_from(r: &AnyRow) -> Result<StoredSecret, StoreError> {
@@ -88,16 +130,30 @@ fn secret_from(r: &AnyRow) -> Result<StoredSecret, StoreError> {
         revoked_at: r.try_get("revoked_at")?,
         expires_at: r.try_get("expires_at")?,
         owner_disabled: r.try_get::<i64, _>("disabled")? != 0,
+        policy: policy_from(r)?,
     })
 }
 
 const INFO_SELECT: &str = "SELECT k.id, k.name, k.key_type, k.owner_id, u.email, k.created_at, k.revoked_at, k.last_used_at, \
-     k.last_used_ip, k.request_count, k.tokens_in, k.tokens_out, s.kid, s.hint \
+     k.last_used_ip, k.request_count, k.tokens_in, k.tokens_out, s.kid, s.hint, \
+     k.allowed_models, k.allowed_endpoints, k.allowed_ips, k.rpm_limit, k.tpm_limit, k.max_concurrency, k.expires_at AS key_expires_at, \
+     (SELECT MAX(s3.expires_at) FROM api_key_secrets s3 WHERE s3.key_id = k.id) AS grace_until \
      FROM api_keys k JOIN users u ON u.id = k.owner_id \
      JOIN api_key_secrets s ON s.key_id = k.id AND s.created_at = (SELECT MAX(s2.created_at) FROM api_key_secrets s2 WHERE s2.key_id = k.id)";
 
 fn info_from(r: &AnyRow) -> Result<KeyInfo, StoreError> {
+    let policy = policy_from(r)?;
+    let grace_until: Option<i64> = r.try_get("grace_until")?;
     Ok(KeyInfo {
+        models: policy.models.clone(),
+        endpoints: policy.endpoints.iter().map(|e| e.as_str()).collect(),
+        ips: policy.ips.iter().map(ToString::to_string).collect(),
+        rpm: policy.rpm,
+        tpm: policy.tpm,
+        max_concurrency: policy.max_concurrency,
+        expires_at: policy.expires_at,
+        previous_secret_until: grace_until.filter(|t| *t > now_ms()),
+        policy,
         id: r.try_get("id")?,
         kid: r.try_get("kid")?,
         hint: r.try_get("hint")?,
@@ -122,6 +178,7 @@ pub struct NewKey<'a> {
     pub kid: &'a str,
     pub hash: &'a KeyHash,
     pub hint: &'a str,
+    pub policy: &'a KeyPolicy,
 }
 
 impl Store {
@@ -146,6 +203,7 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        write_policy(&mut tx, &id, new.policy).await?;
         sqlx::query("INSERT INTO api_key_secrets (kid, key_id, secret_hash, hint, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(new.kid)
             .bind(&id)
@@ -166,7 +224,7 @@ impl Store {
 
     /// Finds a key by the kid of any of its secrets, or by its id.
     pub async fn key_by_ref(&self, kid_or_id: &str) -> Result<Option<KeyInfo>, StoreError> {
-        let row = sqlx::query("SELECT key_id FROM api_key_secrets WHERE kid = $1").bind(kid_or_id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT key_id FROM api_key_secrets WHERE kid = $1 LIMIT 1").bind(kid_or_id).fetch_optional(&self.pool).await?;
         let id = match row {
             Some(r) => r.try_get::<String, _>("key_id")?,
             None => kid_or_id.to_owned(),
@@ -245,12 +303,14 @@ pub struct IssuedKey {
 
 impl Store {
     /// Generates a key from the OS CSPRNG, stores only its HMAC, and records the audit event.
+    #[expect(clippy::too_many_arguments, reason = "each argument is one field of the new key; a struct would only rename them")]
     pub async fn issue_key(
         &self,
         pepper: &hub_core::Pepper,
         owner_id: &str,
         name: &str,
         key_type: KeyType,
+        policy: &KeyPolicy,
         actor: &str,
         address: Option<&str>,
     ) -> Result<IssuedKey, StoreError> {
@@ -258,10 +318,10 @@ impl Store {
         let hash = key.hash(pepper);
         let hint = key.hint();
         let info = self
-            .create_key(NewKey { owner_id, name, key_type, kid: key.kid(), hash: &hash, hint: &hint })
+            .create_key(NewKey { owner_id, name, key_type, kid: key.kid(), hash: &hash, hint: &hint, policy })
             .await?;
-        self.audit(actor, "key.created", Some(&info.kid), address, Some(&format!("name={:?} type={}", info.name, info.key_type)))
-            .await?;
+        let detail = format!("name={:?} type={} {}", info.name, info.key_type, policy_summary(policy));
+        self.audit(actor, "key.created", Some(&info.kid), address, Some(&detail)).await?;
         Ok(IssuedKey { key, info })
     }
 
@@ -272,5 +332,116 @@ impl Store {
             self.audit(actor, "key.revoked", Some(&info.kid), address, Some(&format!("name={:?}", info.name))).await?;
         }
         self.key_info(&info.id).await?.ok_or(StoreError::NotFound("key"))
+    }
+}
+
+/// Writes a key's scope columns inside the caller's transaction.
+async fn write_policy(conn: &mut sqlx::AnyConnection, key_id: &str, p: &KeyPolicy) -> Result<(), StoreError> {
+    p.validate().map_err(|e| StoreError::Invalid(e.to_string()))?;
+    sqlx::query(
+        "UPDATE api_keys SET allowed_models = $1, allowed_endpoints = $2, allowed_ips = $3, rpm_limit = $4, tpm_limit = $5, \
+         max_concurrency = $6, expires_at = $7 WHERE id = $8",
+    )
+    .bind(list_text(p.models.clone()))
+    .bind(list_text(p.endpoints.iter().map(|e| e.as_str().to_owned()).collect()))
+    .bind(list_text(p.ips.iter().map(ToString::to_string).collect()))
+    .bind(p.rpm.map(i64::from))
+    .bind(p.tpm.and_then(|n| i64::try_from(n).ok()))
+    .bind(p.max_concurrency.map(i64::from))
+    .bind(p.expires_at)
+    .bind(key_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A short, secret-free description of a policy for the audit log.
+pub fn policy_summary(p: &KeyPolicy) -> String {
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
+    format!(
+        "models=[{}] endpoints=[{}] ips=[{}] rpm={} tpm={} max_concurrency={} expires={}",
+        p.models_text(),
+        p.endpoints_text(),
+        p.ips_text(),
+        opt(p.rpm.map(|n| n.to_string())),
+        opt(p.tpm.map(|n| n.to_string())),
+        opt(p.max_concurrency.map(|n| n.to_string())),
+        opt(p.expires_at.map(scopes::format_rfc3339_ms)),
+    )
+}
+
+/// Who did something, and from where, for the audit log.
+#[derive(Debug, Clone, Copy)]
+pub struct AuditActor<'a> {
+    pub actor: &'a str,
+    pub address: Option<&'a str>,
+}
+
+impl Store {
+    /// Replaces a key's scopes and limits, records the change for every instance, and audits it.
+    pub async fn update_key_policy(&self, kid_or_id: &str, policy: &KeyPolicy, who: AuditActor<'_>) -> Result<KeyInfo, StoreError> {
+        let info = self.key_by_ref(kid_or_id).await?.ok_or(StoreError::NotFound("key"))?;
+        if info.revoked_at.is_some() {
+            return Err(StoreError::Conflict("the key is revoked".into()));
+        }
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        write_policy(&mut tx, &info.id, policy).await?;
+        record_change_in(&mut tx, ChangeKind::Key, &info.id, now).await?;
+        tx.commit().await?;
+        self.audit(who.actor, "key.updated", Some(&info.kid), who.address, Some(&policy_summary(policy))).await?;
+        self.key_info(&info.id).await?.ok_or(StoreError::NotFound("key"))
+    }
+
+    /// Issues a new secret for the same key (same id, kid, scopes and history). The secret in
+    /// use keeps working for `grace_ms`, then is refused; a secret still in an earlier grace
+    /// period ends now, so a key never has more than two live secrets.
+    pub async fn rotate_key(&self, pepper: &hub_core::Pepper, kid_or_id: &str, grace_ms: i64, who: AuditActor<'_>) -> Result<IssuedKey, StoreError> {
+        let info = self.key_by_ref(kid_or_id).await?.ok_or(StoreError::NotFound("key"))?;
+        if info.revoked_at.is_some() {
+            return Err(StoreError::Conflict("a revoked key cannot be rotated".into()));
+        }
+        let key_type = KeyType::parse(&info.key_type).unwrap_or(KeyType::Inference);
+        let key = hub_core::ApiKey::rotate_secret(&mut rand::rngs::OsRng, key_type, &info.kid)
+            .ok_or_else(|| StoreError::Invalid("the key's kid is malformed".into()))?;
+        let hash = key.hash(pepper);
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE api_key_secrets SET expires_at = $1 WHERE key_id = $2 AND expires_at IS NOT NULL AND expires_at > $1")
+            .bind(now)
+            .bind(&info.id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE api_key_secrets SET expires_at = $1 WHERE key_id = $2 AND expires_at IS NULL")
+            .bind(now.saturating_add(grace_ms))
+            .bind(&info.id)
+            .execute(&mut *tx)
+            .await?;
+        // Created later than any earlier secret, so it is the key's current one.
+        let newest: Option<i64> = sqlx::query("SELECT MAX(created_at) AS t FROM api_key_secrets WHERE key_id = $1")
+            .bind(&info.id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("t")?;
+        let created = newest.map_or(now, |t| now.max(t + 1));
+        sqlx::query("INSERT INTO api_key_secrets (kid, key_id, secret_hash, hint, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&info.kid)
+            .bind(&info.id)
+            .bind(hash.0.to_vec())
+            .bind(key.hint())
+            .bind(created)
+            .execute(&mut *tx)
+            .await?;
+        record_change_in(&mut tx, ChangeKind::Key, &info.id, now).await?;
+        tx.commit().await?;
+        let grace = format!("grace={}s", grace_ms / 1000);
+        self.audit(who.actor, "key.rotated", Some(&info.kid), who.address, Some(&grace)).await?;
+        let info = self.key_info(&info.id).await?.ok_or(StoreError::NotFound("key"))?;
+        Ok(IssuedKey { key, info })
+    }
+
+    /// The audit entries about one key (by its kid), newest first.
+    pub async fn key_audit(&self, kid: &str, limit: i64) -> Result<Vec<crate::users::AuditEntry>, StoreError> {
+        self.audit_entries_for(kid, limit).await
     }
 }

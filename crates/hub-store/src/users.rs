@@ -149,7 +149,22 @@ impl Store {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
+        audit_rows(&rows)
+    }
+
+    /// Entries about one target (a key's kid, an account id…), newest first.
+    pub async fn audit_entries_for(&self, target: &str, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query("SELECT ts, actor, action, target, address, detail FROM audit_log WHERE target = $1 ORDER BY ts DESC LIMIT $2")
+            .bind(target)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        audit_rows(&rows)
+    }
+}
+
+fn audit_rows(rows: &[sqlx::any::AnyRow]) -> Result<Vec<AuditEntry>, StoreError> {
+    rows.iter()
             .map(|r| {
                 Ok(AuditEntry {
                     ts: r.try_get("ts")?,
@@ -161,7 +176,6 @@ impl Store {
                 })
             })
             .collect()
-    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

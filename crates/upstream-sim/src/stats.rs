@@ -29,6 +29,8 @@ pub struct Stats {
     /// `/v1` requests being served right now; a stream counts until its body ends.
     /// Not cleared by a reset.
     pub in_flight: i64,
+    /// The most requests in flight at once since the start or the last reset.
+    pub max_in_flight: i64,
     /// Streaming requests whose client went away before the stream finished
     /// (including while waiting out latency or a stall).
     pub cancelled_streams: u64,
@@ -63,6 +65,7 @@ pub(crate) struct Counters {
     pub unauthorized: AtomicU64,
     pub faults_served: AtomicU64,
     pub in_flight: AtomicI64,
+    pub max_in_flight: AtomicI64,
     pub cancelled_streams: AtomicU64,
     pub total_completion_tokens: AtomicU64,
     pub total_prompt_tokens: AtomicU64,
@@ -112,6 +115,7 @@ impl Counters {
             unauthorized: load(&self.unauthorized),
             faults_served: load(&self.faults_served),
             in_flight: self.in_flight.load(Ordering::Relaxed),
+            max_in_flight: self.max_in_flight.load(Ordering::Relaxed),
             cancelled_streams: load(&self.cancelled_streams),
             last_chat_body: body.and_then(|b| serde_json::from_slice(&b).ok()),
             last_authorization: auth.map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
@@ -150,6 +154,7 @@ impl Counters {
         ] {
             c.store(0, Ordering::Relaxed);
         }
+        self.max_in_flight.store(self.in_flight.load(Ordering::Relaxed), Ordering::Relaxed);
         *self.last_chat_body.lock() = None;
         *self.last_authorization.lock() = None;
         *self.last_messages_body.lock() = None;
@@ -164,7 +169,8 @@ pub(crate) struct InFlight(Arc<Counters>);
 
 impl InFlight {
     pub(crate) fn new(counters: &Arc<Counters>) -> Self {
-        counters.in_flight.fetch_add(1, Ordering::Relaxed);
+        let now = counters.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
+        counters.max_in_flight.fetch_max(now, Ordering::AcqRel);
         Self(counters.clone())
     }
 }

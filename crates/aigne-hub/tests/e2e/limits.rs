@@ -58,3 +58,16 @@ pub const FAILOVER_MIN_SUCCESS: f64 = 0.999;
 pub const FAILOVER_MAX_ATTEMPTS: f64 = 1.4;
 /// The bad credential must really have failed this often, or the test proves nothing.
 pub const FAILOVER_MIN_FAULTS: u64 = 20;
+
+/// Requests per minute of the key in the RPM test; the window every per-minute limit slides over.
+pub const TEST_RPM: usize = 3;
+pub const RATE_WINDOW: Duration = Duration::from_secs(60);
+/// Tokens per minute of the key in the TPM test.
+pub const TEST_TPM: u64 = 200;
+/// Concurrency limit, parallel callers and upstream latency of the concurrency test.
+pub const TEST_MAX_CONCURRENCY: i64 = 3;
+pub const CONCURRENT_CALLERS: usize = 50;
+pub const CONCURRENCY_UPSTREAM_LATENCY: Duration = Duration::from_millis(300);
+/// Grace period of the rotation test, and how long a key lives in the expiry test.
+pub const ROTATION_GRACE_SECS: u64 = 2;
+pub const EXPIRY_AFTER: Duration = Duration::from_secs(2);

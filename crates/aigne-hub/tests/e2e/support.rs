@@ -222,3 +222,25 @@ pub fn bool_field(v: &Value, field: &str) -> bool {
         .and_then(Value::as_bool)
         .unwrap_or_else(|| panic!("field {field} is not a boolean in {v}"))
 }
+
+/// `key create --name NAME --owner OWNER [extra…] --json`, then waits until the server knows it.
+pub async fn create_key_with(hub: &TestHub, name: &str, extra: &[&str]) -> CreatedKey {
+    let mut args = vec!["key", "create", "--name", name, "--owner", hub_testkit::OWNER_EMAIL];
+    args.extend_from_slice(extra);
+    args.push("--json");
+    let v = hub.cli_json(&args).await.unwrap_or_else(|e| panic!("key create {extra:?}: {e}"));
+    let key = CreatedKey {
+        id: str_field(&v, "id").to_owned(),
+        kid: str_field(&v, "kid").to_owned(),
+        key: str_field(&v, "key").to_owned(),
+        name: str_field(&v, "name").to_owned(),
+    };
+    hub.wait_key_accepted(&key.key, limits::PROPAGATION).await.unwrap();
+    key
+}
+
+/// Every request the simulator has received on any route.
+pub fn upstream_total(sim: &Sim) -> u64 {
+    let s = sim.stats();
+    s.chat_requests + s.embedding_requests + s.models_requests + s.messages_requests
+}

@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use hub_core::{KeyType, Secret};
-use hub_store::keys::KeyInfo;
+use hub_core::scopes::{KeyPolicy, PolicyPatch, ScopeError};
+use hub_store::keys::{AuditActor, KeyInfo};
 use hub_store::usage::UsageFilter;
 use hub_store::users::User;
 use hub_store::StoreError;
@@ -24,7 +25,10 @@ use crate::ui::session;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/admin/keys", get(list_keys).post(create_key))
+        .route("/api/admin/keys/{kid}", get(get_key).patch(update_key))
         .route("/api/admin/keys/{kid}/revoke", post(revoke_key))
+        .route("/api/admin/keys/{kid}/rotate", post(rotate_key))
+        .route("/api/admin/keys/{kid}/audit", get(key_audit))
         .route("/api/admin/providers", get(list_providers).post(add_provider))
         .route("/api/admin/usage", get(list_usage))
         .route("/api/admin/audit", get(list_audit))
@@ -36,6 +40,7 @@ pub struct AdminError {
     status: StatusCode,
     kind: &'static str,
     message: String,
+    param: Option<&'static str>,
 }
 
 impl AdminError {
@@ -44,7 +49,12 @@ impl AdminError {
     }
 
     fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> AdminError {
-        AdminError { status, kind, message: message.into() }
+        AdminError { status, kind, message: message.into(), param: None }
+    }
+
+    fn with_param(mut self, param: &'static str) -> AdminError {
+        self.param = Some(param);
+        self
     }
 }
 
@@ -71,7 +81,7 @@ impl From<crate::error::ApiError> for AdminError {
 
 impl IntoResponse for AdminError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({"error": {"message": self.message, "type": self.kind}}))).into_response()
+        (self.status, Json(json!({"error": {"message": self.message, "type": self.kind, "param": self.param}}))).into_response()
     }
 }
 
@@ -128,13 +138,37 @@ struct CreateKey {
     key_type: Option<String>,
 }
 
+fn scope_error(e: ScopeError) -> AdminError {
+    AdminError::new(StatusCode::BAD_REQUEST, "invalid_request_error", e.message).with_param(e.param)
+}
+
+fn bad_json(e: serde_json::Error) -> AdminError {
+    AdminError::new(StatusCode::BAD_REQUEST, "invalid_request_error", format!("invalid request body: {e}"))
+}
+
+/// The body of a create: the key's name, owner and type, and its scopes and limits (the same
+/// fields as an update), unknown fields refused.
+fn split_create(mut body: serde_json::Map<String, serde_json::Value>) -> Result<(CreateKey, PolicyPatch), AdminError> {
+    let mut head = serde_json::Map::new();
+    for f in ["name", "owner_email", "type"] {
+        if let Some(v) = body.remove(f) {
+            head.insert(f.to_owned(), v);
+        }
+    }
+    let create: CreateKey = serde_json::from_value(head.into()).map_err(bad_json)?;
+    let patch: PolicyPatch = serde_json::from_value(body.into()).map_err(bad_json)?;
+    Ok((create, patch))
+}
+
 async fn create_key(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestCtx>,
     headers: HeaderMap,
-    Json(body): Json<CreateKey>,
+    Json(raw): Json<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Response, AdminError> {
     let a = actor(&state, &headers, true).await?;
+    let (body, patch) = split_create(raw)?;
+    let policy = patch.apply(&KeyPolicy::default()).map_err(scope_error)?;
     let owner = match &body.owner_email {
         Some(email) if a.user.role.is_admin() => state
             .store
@@ -151,7 +185,7 @@ async fn create_key(
     if key_type == KeyType::Admin && !owner.role.is_admin() {
         return Err(AdminError::new(StatusCode::FORBIDDEN, "forbidden", "admin keys belong to admin accounts only"));
     }
-    let issued = state.store.issue_key(state.keys.pepper(), &owner.id, &body.name, key_type, &a.label(), ip(&ctx).as_deref()).await?;
+    let issued = state.store.issue_key(state.keys.pepper(), &owner.id, &body.name, key_type, &policy, &a.label(), ip(&ctx).as_deref()).await?;
     let body = json!({
         "id": issued.info.id,
         "kid": issued.info.kid,
@@ -163,6 +197,92 @@ async fn create_key(
     let mut res = (StatusCode::CREATED, Json(body)).into_response();
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(res)
+}
+
+/// The key named by a kid (or id), if the actor may manage it; otherwise "not found".
+async fn managed_key(state: &AppState, a: &Actor, kid: &str) -> Result<KeyInfo, AdminError> {
+    let info = state.store.key_by_ref(kid).await?.ok_or(StoreError::NotFound("key"))?;
+    if !a.user.role.is_admin() && info.owner_id != a.user.id {
+        return Err(StoreError::NotFound("key").into());
+    }
+    Ok(info)
+}
+
+async fn get_key(State(state): State<AppState>, headers: HeaderMap, Path(kid): Path<String>) -> Result<Json<KeyInfo>, AdminError> {
+    let a = actor(&state, &headers, false).await?;
+    Ok(Json(managed_key(&state, &a, &kid).await?))
+}
+
+/// `PATCH /api/admin/keys/{kid}`: absent fields keep their value, `null` clears one.
+async fn update_key(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    headers: HeaderMap,
+    Path(kid): Path<String>,
+    Json(raw): Json<serde_json::Value>,
+) -> Result<Json<KeyInfo>, AdminError> {
+    let a = actor(&state, &headers, true).await?;
+    let patch: PolicyPatch = serde_json::from_value(raw).map_err(bad_json)?;
+    let info = managed_key(&state, &a, &kid).await?;
+    let info = update_key_service(&state, &a, &info, &patch, ip(&ctx).as_deref()).await?;
+    Ok(Json(info))
+}
+
+/// Shared by the admin API and the UI: applies the patch, stores it (audited) and refreshes
+/// this instance's directory at once (others follow from the change log).
+pub async fn update_key_service(state: &AppState, a: &Actor, info: &KeyInfo, patch: &PolicyPatch, address: Option<&str>) -> Result<KeyInfo, AdminError> {
+    let policy = patch.apply(&info.policy).map_err(scope_error)?;
+    let label = a.label();
+    let updated = state.store.update_key_policy(&info.id, &policy, AuditActor { actor: &label, address }).await?;
+    state.keys.refresh_key(&updated.id).await?;
+    Ok(updated)
+}
+
+#[derive(Deserialize)]
+struct RotateKey {
+    grace: String,
+}
+
+/// `POST /api/admin/keys/{kid}/rotate {"grace":"24h"}`: a new secret for the same key, shown
+/// once; the old one works until the grace period ends.
+async fn rotate_key(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    headers: HeaderMap,
+    Path(kid): Path<String>,
+    Json(body): Json<RotateKey>,
+) -> Result<Response, AdminError> {
+    let a = actor(&state, &headers, true).await?;
+    let info = managed_key(&state, &a, &kid).await?;
+    let issued = rotate_key_service(&state, &a, &info, &body.grace, ip(&ctx).as_deref()).await?;
+    let body = json!({
+        "id": issued.info.id,
+        "kid": issued.info.kid,
+        "key": issued.key.expose_secret(),
+        "name": issued.info.name,
+        "hint": issued.info.hint,
+        "type": issued.info.key_type,
+        "previous_secret_until": issued.info.previous_secret_until,
+    });
+    let mut res = (StatusCode::CREATED, Json(body)).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+/// Shared by the admin API and the UI.
+pub async fn rotate_key_service(state: &AppState, a: &Actor, info: &KeyInfo, grace: &str, address: Option<&str>) -> Result<hub_store::keys::IssuedKey, AdminError> {
+    let grace = hub_core::scopes::parse_grace(grace).map_err(scope_error)?;
+    let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+    let label = a.label();
+    let issued = state.store.rotate_key(state.keys.pepper(), &info.id, grace_ms, AuditActor { actor: &label, address }).await?;
+    state.keys.refresh_key(&issued.info.id).await?;
+    Ok(issued)
+}
+
+async fn key_audit(State(state): State<AppState>, headers: HeaderMap, Path(kid): Path<String>) -> Result<Response, AdminError> {
+    let a = actor(&state, &headers, false).await?;
+    let info = managed_key(&state, &a, &kid).await?;
+    Ok(Json(state.store.key_audit(&info.kid, 200).await?).into_response())
 }
 
 async fn revoke_key(

@@ -8,9 +8,14 @@ use hub_core::money::NanoCredits;
 use hub_core::usage::{CallHold, CallSettlement, UsageRecord};
 use hub_store::journal::HoldTicket;
 
+use hub_core::scopes::Endpoint;
+
 use crate::context::RequestCtx;
 use crate::error::ApiError;
 use crate::inference::authenticate::Caller;
+use crate::inference::limits::{self, Permit, RateSnapshot};
+use crate::inference::resolve::Plan;
+use crate::inference::authorize;
 use crate::state::AppState;
 
 /// How long a caller may wait for the usage writer to catch up before getting 503.
@@ -23,6 +28,11 @@ pub struct CallGuard {
     /// Set once the hold is journaled (the upstream may then see the call).
     hold_ticket: Option<HoldTicket>,
     settled: bool,
+    /// The call's hold on its key's rate and concurrency limits; dropped with the guard.
+    permit: Option<Permit>,
+    /// Tokens this call may use at most (estimated input + maximum output).
+    reserve_tokens: u64,
+    scope: Endpoint,
 }
 
 /// What the caller asks for, as far as admission needs to know.
@@ -30,9 +40,13 @@ pub struct CallIntent<'a> {
     /// `x-aigne-hub-client-did`, the caller's application.
     pub project: Option<String>,
     pub endpoint: &'static str,
+    /// The route family the key's endpoint scope names.
+    pub scope: Endpoint,
     pub model: &'a str,
     pub stream: bool,
     pub est_input_tokens: u64,
+    /// The most output the call asked for (`max_tokens`), when it says.
+    pub max_output_tokens: Option<u64>,
 }
 
 pub async fn admit(state: &AppState, caller: &Caller, ctx: &RequestCtx, intent: CallIntent<'_>) -> Result<CallGuard, ApiError> {
@@ -45,6 +59,8 @@ pub async fn admit(state: &AppState, caller: &Caller, ctx: &RequestCtx, intent: 
         return Err(ApiError::Backpressure);
     }
     let s = &caller.secret;
+    let reserve_tokens = limits::reservation(&s.policy, intent.est_input_tokens, intent.max_output_tokens);
+    let scope = intent.scope;
     let hold = CallHold {
         request_id: ctx.request_id.clone(),
         started_at_ms: hub_core::ids::now_ms(),
@@ -61,7 +77,7 @@ pub async fn admit(state: &AppState, caller: &Caller, ctx: &RequestCtx, intent: 
         est_input_tokens: intent.est_input_tokens,
         reserved: NanoCredits::ZERO,
     };
-    Ok(CallGuard { state: state.clone(), hold, started: ctx.started, hold_ticket: None, settled: false })
+    Ok(CallGuard { state: state.clone(), hold, started: ctx.started, hold_ticket: None, settled: false, permit: None, reserve_tokens, scope })
 }
 
 /// An address as text; IPv4 (nearly every caller) without the formatting machinery.
@@ -92,6 +108,22 @@ fn push_decimal(s: &mut String, n: u8) {
 }
 
 impl CallGuard {
+    /// The key's scopes (address, endpoint, model as sent and as resolved) and limits (requests
+    /// and tokens per minute, concurrency), from memory. Called after the model is resolved and
+    /// before the hold is journaled: a refused call never reaches an upstream, and the caller
+    /// records the refusal with [`CallGuard::fail`].
+    pub fn enforce(&mut self, caller: &Caller, ctx: &RequestCtx, sent_model: &str, plan: &Plan<'_>) -> Result<(), ApiError> {
+        let policy = &caller.secret.policy;
+        authorize::scopes(policy, self.scope, ctx.client_ip, Some((sent_model, plan.preferred())))?;
+        self.permit = limits::acquire(&self.state.limiters, &caller.secret.key_id, policy, hub_core::ids::now_ms(), self.reserve_tokens)?;
+        Ok(())
+    }
+
+    /// What the `x-ratelimit-*` headers of a successful reply report (keys with limits only).
+    pub fn rate_snapshot(&self) -> Option<RateSnapshot> {
+        self.permit.as_ref().map(|p| p.snapshot)
+    }
+
     /// Names the provider, credential and upstream model the call goes to (updated if a retry
     /// moves it to another credential).
     pub fn name_target(&mut self, target: &hub_providers::Target) {
@@ -143,6 +175,9 @@ impl CallGuard {
             return;
         }
         self.settled = true;
+        if let Some(p) = self.permit.as_mut() {
+            p.settle(settlement.tokens_in.saturating_add(settlement.tokens_out));
+        }
         // The guard is done with its hold: the record takes it over.
         let record = UsageRecord::settled(std::mem::take(&mut self.hold), settlement);
         // A failed journal write is logged there; the record still reaches the database.

@@ -45,8 +45,11 @@ pub async fn authenticate(state: &AppState, token: &str, family: RouteFamily) ->
     if secret.revoked_at.is_some() {
         return Err(AuthFailure::RevokedKey.into());
     }
-    if secret.expires_at.is_some_and(|t| t <= now) {
+    if secret.policy.expires_at.is_some_and(|t| t <= now) {
         return Err(AuthFailure::ExpiredKey.into());
+    }
+    if secret.expires_at.is_some_and(|t| t <= now) {
+        return Err(AuthFailure::RotatedKey.into());
     }
     if secret.owner_disabled {
         return Err(AuthFailure::OwnerDisabled.into());

@@ -1,10 +1,14 @@
 //! Step 2: may this key do this? The key type alone decides which route families it may try
-//! (checked right after parsing, before any lookup); finer scopes (models, endpoints, addresses)
-//! are checked here as they are added.
+//! (checked right after parsing, before any lookup); the key's scopes (address, endpoint,
+//! model) are checked by [`scopes`] from the policy held in memory with the key.
 
+use std::net::IpAddr;
+
+use hub_core::scopes::{Endpoint, KeyPolicy};
 use hub_core::KeyType;
+use hub_providers::Target;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Scope};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteFamily {
@@ -24,4 +28,30 @@ pub fn key_type(family: RouteFamily, key_type: KeyType) -> Result<(), ApiError> 
     } else {
         Err(ApiError::WrongKeyType(key_type.as_str()))
     }
+}
+
+/// The key's scopes for one call: the caller's address, the route family and the model (the
+/// name the client sent and, when resolved, the `provider/model` it goes to). Checked before
+/// the call's hold is journaled, so a refused call never reaches an upstream.
+pub fn scopes(policy: &KeyPolicy, endpoint: Endpoint, client: Option<IpAddr>, model: Option<(&str, Option<&Target>)>) -> Result<(), ApiError> {
+    if !policy.address_allowed(client) {
+        let who = client.map_or_else(|| "unknown".to_owned(), |ip| ip.to_canonical().to_string());
+        return Err(ApiError::ScopeDenied { scope: Scope::Address, message: format!("address {who} is not allowed for this key") });
+    }
+    if !policy.endpoint_allowed(endpoint) {
+        return Err(ApiError::ScopeDenied {
+            scope: Scope::Endpoint,
+            message: format!("endpoint \"{}\" is not allowed for this key (allowed: {})", endpoint.as_str(), policy.endpoints_text()),
+        });
+    }
+    if let Some((sent, target)) = model {
+        let (provider, upstream) = target.map_or(("", ""), |t| (t.provider.as_str(), t.model.as_str()));
+        if !policy.model_allowed(sent, provider, upstream) {
+            return Err(ApiError::ScopeDenied {
+                scope: Scope::Model,
+                message: format!("model \"{sent}\" is not allowed for this key (allowed: {})", policy.models_text()),
+            });
+        }
+    }
+    Ok(())
 }

@@ -19,6 +19,8 @@ use hub_core::usage::estimate_tokens_from_bytes;
 use hub_core::validate;
 use hub_providers::ProviderError;
 
+use hub_core::scopes::Endpoint;
+
 use crate::context::RequestCtx;
 use crate::error::ApiError;
 use crate::inference::admit::{self, CallGuard, CallIntent};
@@ -76,7 +78,7 @@ pub async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: 
     validate::chat_request(&req).map_err(|e| ApiError::bad_request(Some(e.param), e.message))?;
     let (text_bytes, messages) = validate::text_size(&req);
     let est_input = estimate_tokens_from_bytes(text_bytes, messages);
-    let intent = CallIntent { project: project(headers), endpoint: dialect.endpoint(), model: &req.model, stream: req.is_stream(), est_input_tokens: est_input };
+    let intent = CallIntent { project: project(headers), endpoint: dialect.endpoint(), scope: Endpoint::Chat, model: &req.model, stream: req.is_stream(), est_input_tokens: est_input, max_output_tokens: req.output_limit().map(|m| u64::from(m) * u64::from(req.n.unwrap_or(1).max(1))) };
     let mut guard = admit::admit(state, &caller, ctx, intent).await?;
     let plan = match resolve::plan(state, &req.model) {
         Ok(p) => p,
@@ -85,6 +87,10 @@ pub async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: 
             return Err(e);
         }
     };
+    if let Err(e) = guard.enforce(&caller, ctx, &req.model, &plan) {
+        guard.fail(&e);
+        return Err(e);
+    }
     if let Some(first) = plan.preferred() {
         guard.name_target(first);
         if dialect == Dialect::Anthropic {
@@ -164,9 +170,13 @@ async fn stream(state: &AppState, mut guard: CallGuard, plan: &Plan<'_>, req: &C
         Dialect::Aigne => Framing::Aigne(Box::new(StreamTranslator::new(wants_json(req), &req.model))),
         Dialect::Anthropic => Framing::Anthropic(Box::new(hub_core::anthropic::reply::StreamTranslator::new(&req.model))),
     };
+    let rates = guard.rate_snapshot();
     let metered = MeteredSse::new(open.rest, open.first, guard, framing, upstream_ttfb_ms as u64);
     let mut res = Response::new(Body::from_stream(metered));
     let h = res.headers_mut();
+    if let Some(r) = rates {
+        r.write(h);
+    }
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));

@@ -18,6 +18,8 @@ use hub_core::provider::Protocol;
 use hub_core::validate;
 use hub_providers::ProviderError;
 
+use hub_core::scopes::Endpoint;
+
 use crate::context::RequestCtx;
 use crate::error::ApiError;
 use crate::inference::admit::{self, CallIntent};
@@ -50,7 +52,7 @@ pub async fn run(
     let req = parse(&bytes)?;
     validate::embeddings_request(&req).map_err(|e| ApiError::bad_request(Some(e.param), e.message))?;
     let est_input = (req.input.text_len() as u64).div_ceil(4);
-    let intent = CallIntent { project: project(headers), endpoint: "embeddings", model: &req.model, stream: false, est_input_tokens: est_input };
+    let intent = CallIntent { project: project(headers), endpoint: "embeddings", scope: Endpoint::Embeddings, model: &req.model, stream: false, est_input_tokens: est_input, max_output_tokens: Some(0) };
     let mut guard = admit::admit(state, &caller, ctx, intent).await?;
     let plan = match resolve::plan_for(state, &req.model, "embeddings") {
         Ok(p) => p,
@@ -59,6 +61,10 @@ pub async fn run(
             return Err(e);
         }
     };
+    if let Err(e) = guard.enforce(&caller, ctx, &req.model, &plan) {
+        guard.fail(&e);
+        return Err(e);
+    }
     if let Some(first) = plan.preferred() {
         guard.name_target(first);
         if let Err(e) = check_input_for(first.kind.protocol(), &req.input, &first.provider) {

@@ -24,6 +24,8 @@ use hub_core::chat::Usage;
 use hub_core::images::{ImageRequest, ImageResponse};
 use hub_providers::ProviderError;
 
+use hub_core::scopes::Endpoint;
+
 use crate::context::RequestCtx;
 use crate::error::ApiError;
 use crate::files::unix_now;
@@ -63,7 +65,7 @@ pub async fn run(
     let req = parse(&bytes)?;
     let wants_url = validate(&req)?;
     let est_input = (req.prompt.chars().count() as u64).div_ceil(4);
-    let intent = CallIntent { project: project(headers), endpoint: "images", model: &req.model, stream: false, est_input_tokens: est_input };
+    let intent = CallIntent { project: project(headers), endpoint: "images", scope: Endpoint::Images, model: &req.model, stream: false, est_input_tokens: est_input, max_output_tokens: Some(0) };
     let mut guard = admit::admit(state, &caller, ctx, intent).await?;
     let plan = match resolve::plan_for(state, &req.model, "image generation") {
         Ok(p) => p,
@@ -72,6 +74,10 @@ pub async fn run(
             return Err(e);
         }
     };
+    if let Err(e) = guard.enforce(&caller, ctx, &req.model, &plan) {
+        guard.fail(&e);
+        return Err(e);
+    }
     if let Some(first) = plan.preferred() {
         guard.name_target(first);
     }

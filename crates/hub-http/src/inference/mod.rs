@@ -16,6 +16,7 @@ pub mod chat;
 pub mod embeddings;
 pub mod images;
 pub mod messages;
+pub mod limits;
 pub mod models;
 pub mod relay;
 pub mod resolve;

@@ -11,8 +11,12 @@ use hub_core::catalog::{self, CatalogModel};
 use hub_core::{ModelRef, ProviderKind};
 use serde::Serialize;
 
+use axum::Extension;
+use hub_core::scopes::Endpoint;
+
+use crate::context::RequestCtx;
 use crate::error::ApiError;
-use crate::inference::authenticate;
+use crate::inference::{authenticate, authorize};
 use crate::inference::authorize::RouteFamily;
 use crate::state::AppState;
 
@@ -30,32 +34,45 @@ struct ModelList {
     data: Vec<ModelObject>,
 }
 
-pub async fn list(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match run_list(&state, &headers).await {
+pub async fn list(State(state): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap) -> Response {
+    match run_list(&state, &ctx, &headers).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-pub async fn retrieve(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    match run_retrieve(&state, &headers, &id).await {
+pub async fn retrieve(State(state): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    match run_retrieve(&state, &ctx, &headers, &id).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn run_list(state: &AppState, headers: &HeaderMap) -> Result<Response, ApiError> {
-    authenticate::from_headers(state, headers, RouteFamily::Inference).await?;
-    let data = available(state).into_iter().map(|(provider, m)| object(&provider, m)).collect();
+/// The caller, once its address and endpoint scopes allow listing models.
+async fn caller(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap) -> Result<authenticate::Caller, ApiError> {
+    let caller = authenticate::from_headers(state, headers, RouteFamily::Inference).await?;
+    authorize::scopes(&caller.secret.policy, Endpoint::Models, ctx.client_ip, None)?;
+    Ok(caller)
+}
+
+/// Whether the key's model scope lets it call this catalog model.
+fn callable(caller: &authenticate::Caller, provider: &str, m: &CatalogModel) -> bool {
+    let p = &caller.secret.policy;
+    p.models.is_empty() || p.model_allowed(m.id, provider, m.id)
+}
+
+async fn run_list(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let caller = caller(state, ctx, headers).await?;
+    let data = available(state).into_iter().filter(|(provider, m)| callable(&caller, provider, m)).map(|(provider, m)| object(&provider, m)).collect();
     Ok(json(&ModelList { object: "list", data }))
 }
 
-async fn run_retrieve(state: &AppState, headers: &HeaderMap, id: &str) -> Result<Response, ApiError> {
-    authenticate::from_headers(state, headers, RouteFamily::Inference).await?;
+async fn run_retrieve(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, id: &str) -> Result<Response, ApiError> {
+    let caller = caller(state, ctx, headers).await?;
     let found = ModelRef::parse(id, |p| state.providers.is_provider_name(p)).ok().and_then(|r| {
         let name = r.provider?;
         let canonical = ProviderKind::parse(&name).filter(|k| *k != ProviderKind::Custom).map_or(name, |k| k.name().to_owned());
-        available(state).into_iter().find(|(provider, m)| *provider == canonical && m.id == r.model)
+        available(state).into_iter().find(|(provider, m)| *provider == canonical && m.id == r.model && callable(&caller, provider, m))
     });
     match found {
         Some((provider, m)) => Ok(json(&object(&provider, m))),

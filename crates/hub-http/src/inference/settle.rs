@@ -56,11 +56,15 @@ pub fn json_reply(
     use axum::http::{header, HeaderValue, StatusCode};
     use axum::response::IntoResponse;
     let total_ms = guard.started.elapsed().as_secs_f64() * 1000.0;
+    let rates = guard.rate_snapshot();
     finish(
         guard,
         Outcome { status: 200, usage, output_chars, ttfb_ms: Some(total_ms as u64), upstream_ttfb_ms, cut_short: false, error_class: None },
     );
     let mut res = (StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body.into()).into_response();
     crate::inference::chat::set_server_timing(&mut res, total_ms - upstream_ms, Some(upstream_ms));
+    if let Some(r) = rates {
+        r.write(res.headers_mut());
+    }
     res
 }

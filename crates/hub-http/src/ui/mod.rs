@@ -1,6 +1,7 @@
 //! The admin web UI: server-rendered HTML (askama, escaped by default), a small embedded
 //! stylesheet and script, no framework and no build step. Pages: setup (first owner), login,
-//! Settings → API Keys, Settings → Providers, Usage.
+//! Settings → API Keys (and each key's page: scopes and limits, rotation, audit), Settings →
+//! Providers, Usage.
 
 mod assets;
 mod pages;
@@ -19,6 +20,8 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(pages::login_form).post(pages::login_submit))
         .route("/logout", post(pages::logout))
         .route("/settings/api-keys", get(pages::keys_page).post(pages::keys_create))
+        .route("/settings/api-keys/{kid}", get(pages::key_page).post(pages::key_update))
+        .route("/settings/api-keys/{kid}/rotate", post(pages::key_rotate))
         .route("/settings/api-keys/{kid}/revoke", get(pages::revoke_confirm).post(pages::revoke_submit))
         .route("/settings/providers", get(pages::providers_page).post(pages::providers_save))
         .route("/usage", get(pages::usage_page))

@@ -302,7 +302,7 @@ pub async fn keys_create(State(state): State<AppState>, Extension(ctx): Extensio
     check_csrf(&f.csrf, &s)?;
     let issued = state
         .store
-        .issue_key(state.keys.pepper(), &s.user.id, &f.name, KeyType::Inference, &s.user.email, ip(&ctx).as_deref())
+        .issue_key(state.keys.pepper(), &s.user.id, &f.name, KeyType::Inference, &hub_core::scopes::KeyPolicy::default(), &s.user.email, ip(&ctx).as_deref())
         .await;
     let (new_key, error, status) = match issued {
         Ok(i) => (Some(NewKey { key: i.key.expose_secret().to_owned(), name: i.info.name }), None, StatusCode::OK),
@@ -440,4 +440,148 @@ pub async fn usage_page(State(state): State<AppState>, headers: HeaderMap) -> Pa
         })
         .collect();
     Ok(render(&UsagePage { nav: nav(&s, "usage"), rows }, StatusCode::OK))
+}
+
+// ------------------------------------------------------------------------------------------
+// Settings → API Keys → one key: scopes and limits, rotation, audit
+
+async fn managed_key(state: &AppState, s: &Session, kid: &str) -> Result<hub_store::keys::KeyInfo, Response> {
+    let key = state.store.key_by_ref(kid).await.map_err(storage_failure)?;
+    match key {
+        Some(k) if s.user.role.is_admin() || k.owner_id == s.user.id => Ok(k),
+        _ => Err(render(&MessagePage { title: "Key not found".into(), message: "There is no such key.".into(), link: Some(("/settings/api-keys".into(), "Back to API keys".into())) }, StatusCode::NOT_FOUND)),
+    }
+}
+
+struct KeyPageExtra {
+    new_key: Option<String>,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+async fn key_render(state: &AppState, s: &Session, k: hub_store::keys::KeyInfo, extra: KeyPageExtra, status: StatusCode) -> PageResult {
+    let audit = state.store.key_audit(&k.kid, 100).await.map_err(storage_failure)?;
+    let p = &k.policy;
+    let num = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
+    let page = KeyPage {
+        nav: nav(s, "keys"),
+        status: k.status(),
+        models: p.models_text(),
+        endpoints: p.endpoints_text(),
+        ips: p.ips_text(),
+        rpm: num(p.rpm.map(u64::from)),
+        tpm: num(p.tpm),
+        max_concurrency: num(p.max_concurrency.map(u64::from)),
+        expires: p.expires_at.map(hub_core::scopes::format_rfc3339_ms).unwrap_or_default(),
+        audit: audit
+            .into_iter()
+            .map(|a| (format_time(a.ts), a.action, a.actor, a.address.unwrap_or_default(), a.detail.unwrap_or_default()))
+            .collect(),
+        grace_until: k.previous_secret_until.map(format_time),
+        kid: k.kid,
+        name: k.name,
+        hint: k.hint,
+        new_key: extra.new_key,
+        error: extra.error,
+        notice: extra.notice,
+    };
+    let res = render(&page, status);
+    // The page may carry a new secret: never cached.
+    Ok(no_store(res))
+}
+
+pub async fn key_page(State(state): State<AppState>, headers: HeaderMap, Path(kid): Path<String>, Query(q): Query<NoticeQuery>) -> PageResult {
+    let s = require_session(&state, &headers).await?;
+    let k = managed_key(&state, &s, &kid).await?;
+    key_render(&state, &s, k, KeyPageExtra { new_key: None, error: None, notice: notice_text(q.notice.as_deref()) }, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub struct KeyScopesForm {
+    csrf: String,
+    #[serde(default)]
+    models: String,
+    #[serde(default)]
+    endpoints: String,
+    #[serde(default)]
+    ips: String,
+    #[serde(default)]
+    rpm: String,
+    #[serde(default)]
+    tpm: String,
+    #[serde(default)]
+    max_concurrency: String,
+    #[serde(default)]
+    expires: String,
+}
+
+/// The form as a full replacement: an empty field clears its scope or limit.
+fn form_patch(f: &KeyScopesForm) -> Result<hub_core::scopes::PolicyPatch, String> {
+    fn list(v: &str) -> Option<Option<Vec<String>>> {
+        let v = v.trim();
+        Some((!v.is_empty()).then(|| vec![v.to_owned()]))
+    }
+    fn number<T: std::str::FromStr>(v: &str, what: &str) -> Result<Option<Option<T>>, String> {
+        let v = v.trim();
+        if v.is_empty() {
+            return Ok(Some(None));
+        }
+        v.parse().map(|n| Some(Some(n))).map_err(|_| format!("{what} must be a whole number"))
+    }
+    Ok(hub_core::scopes::PolicyPatch {
+        models: list(&f.models),
+        endpoints: list(&f.endpoints),
+        ips: list(&f.ips),
+        rpm: number(&f.rpm, "Requests per minute")?,
+        tpm: number(&f.tpm, "Tokens per minute")?,
+        max_concurrency: number(&f.max_concurrency, "Concurrent requests")?,
+        expires_at: Some(Some(f.expires.trim().to_owned()).filter(|e| !e.is_empty())),
+    })
+}
+
+pub async fn key_update(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    headers: HeaderMap,
+    Path(kid): Path<String>,
+    Form(f): Form<KeyScopesForm>,
+) -> PageResult {
+    let s = require_session(&state, &headers).await?;
+    check_csrf(&f.csrf, &s)?;
+    let k = managed_key(&state, &s, &kid).await?;
+    let actor = Actor { user: s.user.clone() };
+    let result = match form_patch(&f) {
+        Ok(patch) => crate::admin::update_key_service(&state, &actor, &k, &patch, ip(&ctx).as_deref()).await.map_err(|e| e.message().to_owned()),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Ok(Redirect::to(&format!("/settings/api-keys/{}?notice=saved", k.kid)).into_response()),
+        Err(error) => key_render(&state, &s, k, KeyPageExtra { new_key: None, error: Some(error), notice: None }, StatusCode::BAD_REQUEST).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct RotateForm {
+    csrf: String,
+    grace: String,
+}
+
+pub async fn key_rotate(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    headers: HeaderMap,
+    Path(kid): Path<String>,
+    Form(f): Form<RotateForm>,
+) -> PageResult {
+    let s = require_session(&state, &headers).await?;
+    check_csrf(&f.csrf, &s)?;
+    let k = managed_key(&state, &s, &kid).await?;
+    let actor = Actor { user: s.user.clone() };
+    match crate::admin::rotate_key_service(&state, &actor, &k, &f.grace, ip(&ctx).as_deref()).await {
+        Ok(issued) => {
+            let extra = KeyPageExtra { new_key: Some(issued.key.expose_secret().to_owned()), error: None, notice: None };
+            key_render(&state, &s, issued.info, extra, StatusCode::OK).await
+        }
+        Err(e) => key_render(&state, &s, k, KeyPageExtra { new_key: None, error: Some(e.message().to_owned()), notice: None }, StatusCode::BAD_REQUEST).await,
+    }
 }

@@ -112,3 +112,26 @@ pub fn format_time(ms: i64) -> String {
 pub fn format_optional_time(ms: Option<i64>) -> String {
     ms.map_or_else(|| "never".to_owned(), format_time)
 }
+
+#[derive(Template)]
+#[template(path = "key.html")]
+pub struct KeyPage {
+    pub nav: Nav,
+    pub kid: String,
+    pub name: String,
+    pub hint: String,
+    pub status: &'static str,
+    pub models: String,
+    pub endpoints: String,
+    pub ips: String,
+    pub rpm: String,
+    pub tpm: String,
+    pub max_concurrency: String,
+    pub expires: String,
+    /// (time, action, actor, address, detail)
+    pub audit: Vec<(String, String, String, String, String)>,
+    pub new_key: Option<String>,
+    pub grace_until: Option<String>,
+    pub error: Option<String>,
+    pub notice: Option<String>,
+}

@@ -10,7 +10,7 @@ async fn issued_keys_are_found_by_hash_and_never_stored() {
     let (dir, store) = fresh_store().await;
     let user = owner(&store).await;
     let pepper = Pepper::from_bytes([7; 32]);
-    let issued = store.issue_key(&pepper, &user.id, "  dev-server-integration ", KeyType::Inference, "test", None).await.unwrap();
+    let issued = store.issue_key(&pepper, &user.id, "  dev-server-integration ", KeyType::Inference, &hub_core::scopes::KeyPolicy::default(), "test", None).await.unwrap();
     assert_eq!(issued.info.name, "dev-server-integration");
     assert_eq!(issued.info.hint, issued.key.hint());
 
@@ -39,10 +39,10 @@ async fn names_are_unique_among_active_keys_and_revocation_is_logged() {
     let (_dir, store) = fresh_store().await;
     let user = owner(&store).await;
     let pepper = Pepper::from_bytes([7; 32]);
-    let first = store.issue_key(&pepper, &user.id, "app", KeyType::Inference, "test", None).await.unwrap();
-    assert!(store.issue_key(&pepper, &user.id, "app", KeyType::Inference, "test", None).await.is_err());
-    assert!(store.issue_key(&pepper, &user.id, "", KeyType::Inference, "test", None).await.is_err());
-    assert!(store.issue_key(&pepper, &user.id, &"n".repeat(65), KeyType::Inference, "test", None).await.is_err());
+    let first = store.issue_key(&pepper, &user.id, "app", KeyType::Inference, &hub_core::scopes::KeyPolicy::default(), "test", None).await.unwrap();
+    assert!(store.issue_key(&pepper, &user.id, "app", KeyType::Inference, &hub_core::scopes::KeyPolicy::default(), "test", None).await.is_err());
+    assert!(store.issue_key(&pepper, &user.id, "", KeyType::Inference, &hub_core::scopes::KeyPolicy::default(), "test", None).await.is_err());
+    assert!(store.issue_key(&pepper, &user.id, &"n".repeat(65), KeyType::Inference, &hub_core::scopes::KeyPolicy::default(), "test", None).await.is_err());
 
     let before = store.latest_change().await.unwrap();
     let revoked = store.revoke_key_audited(&first.info.kid, "test", Some("127.0.0.1")).await.unwrap();
@@ -57,7 +57,13 @@ async fn names_are_unique_among_active_keys_and_revocation_is_logged() {
     assert!(found.revoked_at.is_some());
 
     // A revoked name can be reused.
-    store.issue_key(&pepper, &user.id, "app", KeyType::Inference, "test", None).await.unwrap();
+    store.issue_key(&pepper, &user.id, "app", KeyType::Inference, &hub_core::scopes::KeyPolicy::default(), "test", None).await.unwrap();
     let audit = store.audit_entries(10).await.unwrap();
     assert!(audit.iter().any(|a| a.action == "key.revoked" && a.address.as_deref() == Some("127.0.0.1")));
+}
+
+#[tokio::test]
+async fn scopes_and_rotation_on_sqlite() {
+    let (_dir, store) = crate::fresh_store().await;
+    crate::scopes_and_rotation(&store).await;
 }

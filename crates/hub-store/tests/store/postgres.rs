@@ -81,7 +81,7 @@ async fn keys_providers_and_the_ledger_work_on_postgres() {
 
     // Keys: issued, found by their HMAC through the directory, revoked, announced.
     let pepper = Pepper::from_bytes([3; 32]);
-    let issued = store.issue_key(&pepper, &user.id, "pg-app", KeyType::Inference, "test", None).await.unwrap();
+    let issued = store.issue_key(&pepper, &user.id, "pg-app", KeyType::Inference, &hub_core::scopes::KeyPolicy::default(), "test", None).await.unwrap();
     let directory = KeyDirectory::new(store.clone(), pepper.clone());
     assert_eq!(directory.lookup(&issued.key).await.unwrap().map(|s| s.key_id.clone()), Some(issued.info.id.clone()));
     let before = store.latest_change().await.unwrap();
@@ -104,4 +104,6 @@ async fn keys_providers_and_the_ledger_work_on_postgres() {
     let key = store.key_info(&issued.info.id).await.unwrap().unwrap();
     assert_eq!((key.request_count, key.tokens_in, key.tokens_out), (150, 150 * 7, 150 * 12));
     assert_eq!(key.last_used_ip.as_deref(), Some("127.0.0.1"));
+
+    crate::scopes_and_rotation(&store).await;
 }
