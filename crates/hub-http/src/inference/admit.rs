@@ -145,7 +145,20 @@ impl CallGuard {
     }
 
     /// Records a failure that ended the call (before or after the upstream was contacted).
-    pub fn fail(self, error: &ApiError) {
+    pub fn fail(mut self, error: &ApiError) {
+        self.write_failure(error);
+    }
+
+    /// Passes `result` on; an error first ends the call with its record. For the steps between
+    /// admission and the upstream call (resolve, scopes, journaling the hold).
+    pub fn check<T>(&mut self, result: Result<T, ApiError>) -> Result<T, ApiError> {
+        if let Err(e) = &result {
+            self.write_failure(e);
+        }
+        result
+    }
+
+    fn write_failure(&mut self, error: &ApiError) {
         let settlement = CallSettlement {
             status: error.status().as_u16(),
             error_class: Some(error.class().to_owned()),
@@ -153,7 +166,7 @@ impl CallGuard {
             duration_ms: self.elapsed_ms(),
             ..CallSettlement::default()
         };
-        self.settle(settlement);
+        self.write(settlement);
     }
 
     /// Records the relay's final failure, naming the last target it tried, and hands the

@@ -80,27 +80,17 @@ pub async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: 
     let est_input = estimate_tokens_from_bytes(text_bytes, messages);
     let intent = CallIntent { project: project(headers), endpoint: dialect.endpoint(), scope: Endpoint::Chat, model: &req.model, stream: req.is_stream(), est_input_tokens: est_input, max_output_tokens: req.output_limit().map(|m| u64::from(m) * u64::from(req.n.unwrap_or(1).max(1))) };
     let mut guard = admit::admit(state, &caller, ctx, intent).await?;
-    let plan = match resolve::plan(state, &req.model) {
-        Ok(p) => p,
-        Err(e) => {
-            guard.fail(&e);
-            return Err(e);
-        }
-    };
-    if let Err(e) = guard.enforce(&caller, ctx, &req.model, &plan) {
-        guard.fail(&e);
-        return Err(e);
-    }
+    let plan = guard.check(resolve::plan(state, &req.model))?;
+    let scoped = guard.enforce(&caller, ctx, &req.model, &plan);
+    guard.check(scoped)?;
     if let Some(first) = plan.preferred() {
         guard.name_target(first);
         if dialect == Dialect::Anthropic {
             hub_core::anthropic::request::drop_unmapped(&mut req, first.kind.protocol());
         }
     }
-    if let Err(e) = guard.journal_hold() {
-        guard.fail(&e);
-        return Err(e);
-    }
+    let held = guard.journal_hold();
+    guard.check(held)?;
     if req.is_stream() {
         stream(state, guard, &plan, &req, dialect).await
     } else {

@@ -54,28 +54,16 @@ pub async fn run(
     let est_input = (req.input.text_len() as u64).div_ceil(4);
     let intent = CallIntent { project: project(headers), endpoint: "embeddings", scope: Endpoint::Embeddings, model: &req.model, stream: false, est_input_tokens: est_input, max_output_tokens: Some(0) };
     let mut guard = admit::admit(state, &caller, ctx, intent).await?;
-    let plan = match resolve::plan_for(state, &req.model, "embeddings") {
-        Ok(p) => p,
-        Err(e) => {
-            guard.fail(&e);
-            return Err(e);
-        }
-    };
-    if let Err(e) = guard.enforce(&caller, ctx, &req.model, &plan) {
-        guard.fail(&e);
-        return Err(e);
-    }
+    let plan = guard.check(resolve::plan_for(state, &req.model, "embeddings"))?;
+    let scoped = guard.enforce(&caller, ctx, &req.model, &plan);
+    guard.check(scoped)?;
     if let Some(first) = plan.preferred() {
         guard.name_target(first);
-        if let Err(e) = check_input_for(first.kind.protocol(), &req.input, &first.provider) {
-            guard.fail(&e);
-            return Err(e);
-        }
+        let supported = check_input_for(first.kind.protocol(), &req.input, &first.provider);
+        guard.check(supported)?;
     }
-    if let Err(e) = guard.journal_hold() {
-        guard.fail(&e);
-        return Err(e);
-    }
+    let held = guard.journal_hold();
+    guard.check(held)?;
     let upstream_started = Instant::now();
     let relayed = match relay::embeddings(state, &plan, &req).await {
         Ok(r) => r,

@@ -67,24 +67,14 @@ pub async fn run(
     let est_input = (req.prompt.chars().count() as u64).div_ceil(4);
     let intent = CallIntent { project: project(headers), endpoint: "images", scope: Endpoint::Images, model: &req.model, stream: false, est_input_tokens: est_input, max_output_tokens: Some(0) };
     let mut guard = admit::admit(state, &caller, ctx, intent).await?;
-    let plan = match resolve::plan_for(state, &req.model, "image generation") {
-        Ok(p) => p,
-        Err(e) => {
-            guard.fail(&e);
-            return Err(e);
-        }
-    };
-    if let Err(e) = guard.enforce(&caller, ctx, &req.model, &plan) {
-        guard.fail(&e);
-        return Err(e);
-    }
+    let plan = guard.check(resolve::plan_for(state, &req.model, "image generation"))?;
+    let scoped = guard.enforce(&caller, ctx, &req.model, &plan);
+    guard.check(scoped)?;
     if let Some(first) = plan.preferred() {
         guard.name_target(first);
     }
-    if let Err(e) = guard.journal_hold() {
-        guard.fail(&e);
-        return Err(e);
-    }
+    let held = guard.journal_hold();
+    guard.check(held)?;
     let upstream_started = Instant::now();
     let relayed = match relay::images(state, &plan, &req).await {
         Ok(r) => r,
