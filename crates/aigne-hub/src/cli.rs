@@ -121,7 +121,7 @@ pub enum KeyCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Issue a new secret for the same key (same id, kid, scopes and history); the old secret
+    /// Issue a new secret, with its own kid, for the same key (same id, scopes and history); the old secret
     /// keeps working for the grace period (0s … 7d), then is refused.
     Rotate {
         kid: String,

@@ -282,7 +282,7 @@ pub async fn rotate_key_service(state: &AppState, a: &Actor, info: &KeyInfo, gra
 async fn key_audit(State(state): State<AppState>, headers: HeaderMap, Path(kid): Path<String>) -> Result<Response, AdminError> {
     let a = actor(&state, &headers, false).await?;
     let info = managed_key(&state, &a, &kid).await?;
-    Ok(Json(state.store.key_audit(&info.kid, 200).await?).into_response())
+    Ok(Json(state.store.key_audit(&info.id, 200).await?).into_response())
 }
 
 async fn revoke_key(

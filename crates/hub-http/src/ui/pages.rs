@@ -460,7 +460,7 @@ struct KeyPageExtra {
 }
 
 async fn key_render(state: &AppState, s: &Session, k: hub_store::keys::KeyInfo, extra: KeyPageExtra, status: StatusCode) -> PageResult {
-    let audit = state.store.key_audit(&k.kid, 100).await.map_err(storage_failure)?;
+    let audit = state.store.key_audit(&k.id, 100).await.map_err(storage_failure)?;
     let p = &k.policy;
     let num = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
     let page = KeyPage {
