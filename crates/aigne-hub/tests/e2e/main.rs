@@ -13,6 +13,7 @@ mod bad_input;
 mod cli;
 mod embeddings_and_models;
 mod failover;
+mod idempotency;
 mod images;
 mod provider_anthropic;
 mod provider_bedrock;

@@ -33,6 +33,8 @@ pub struct CallGuard {
     /// Tokens this call may use at most (estimated input + maximum output).
     reserve_tokens: u64,
     scope: Endpoint,
+    /// Told the settled status, when a layer asked (see `RequestCtx::call_status`).
+    status_out: Option<std::sync::Arc<std::sync::atomic::AtomicU16>>,
 }
 
 /// What the caller asks for, as far as admission needs to know.
@@ -77,7 +79,17 @@ pub async fn admit(state: &AppState, caller: &Caller, ctx: &RequestCtx, intent: 
         est_input_tokens: intent.est_input_tokens,
         reserved: NanoCredits::ZERO,
     };
-    Ok(CallGuard { state: state.clone(), hold, started: ctx.started, hold_ticket: None, settled: false, permit: None, reserve_tokens, scope })
+    Ok(CallGuard {
+        state: state.clone(),
+        hold,
+        started: ctx.started,
+        hold_ticket: None,
+        settled: false,
+        permit: None,
+        reserve_tokens,
+        scope,
+        status_out: ctx.call_status.clone(),
+    })
 }
 
 /// An address as text; IPv4 (nearly every caller) without the formatting machinery.
@@ -188,6 +200,9 @@ impl CallGuard {
             return;
         }
         self.settled = true;
+        if let Some(out) = &self.status_out {
+            out.store(settlement.status, std::sync::atomic::Ordering::Release);
+        }
         if let Some(p) = self.permit.as_mut() {
             p.settle(settlement.tokens_in.saturating_add(settlement.tokens_out));
         }
