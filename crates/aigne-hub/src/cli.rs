@@ -28,6 +28,9 @@ pub enum Command {
     /// Upstream model providers.
     #[command(subcommand)]
     Provider(ProviderCommand),
+    /// Model aliases: a short name for a fallback chain of provider/model targets.
+    #[command(subcommand)]
+    Alias(AliasCommand),
     /// API keys.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -93,6 +96,24 @@ pub enum ProviderCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AliasCommand {
+    /// Create or replace an alias: `alias set fast openai/gpt-4o-mini anthropic/claude-3-5-haiku`
+    /// (first choice first; the next one takes over when a provider is down).
+    Set {
+        name: String,
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
+    /// List aliases and their chains.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an alias.
+    Delete { name: String },
 }
 
 #[derive(Subcommand, Debug)]

@@ -22,6 +22,8 @@ use crate::inference::authorize::RouteFamily;
 use crate::state::AppState;
 use crate::ui::session;
 
+pub mod aliases;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/admin/keys", get(list_keys).post(create_key))
@@ -30,6 +32,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/admin/keys/{kid}/rotate", post(rotate_key))
         .route("/api/admin/keys/{kid}/audit", get(key_audit))
         .route("/api/admin/providers", get(list_providers).post(add_provider))
+        .route("/api/admin/aliases", get(aliases::list))
+        .route("/api/admin/aliases/{name}", axum::routing::put(aliases::set).delete(aliases::delete))
         .route("/api/admin/usage", get(list_usage))
         .route("/api/admin/audit", get(list_audit))
 }

@@ -123,10 +123,12 @@ impl CallGuard {
     /// The key's scopes (address, endpoint, model as sent and as resolved) and limits (requests
     /// and tokens per minute, concurrency), from memory. Called after the model is resolved and
     /// before the hold is journaled: a refused call never reaches an upstream, and the caller
-    /// records the refusal with [`CallGuard::fail`].
-    pub fn enforce(&mut self, caller: &Caller, ctx: &RequestCtx, sent_model: &str, plan: &Plan<'_>) -> Result<(), ApiError> {
+    /// records the refusal with [`CallGuard::fail`]. The plan keeps only the targets the key's
+    /// model scope allows (an alias's fallback never leads a key where it may not go).
+    pub fn enforce(&mut self, caller: &Caller, ctx: &RequestCtx, sent_model: &str, plan: &mut Plan<'_>) -> Result<(), ApiError> {
         let policy = &caller.secret.policy;
-        authorize::scopes(policy, self.scope, ctx.client_ip, Some((sent_model, plan.preferred())))?;
+        authorize::scopes(policy, self.scope, ctx.client_ip, None)?;
+        authorize::models(policy, sent_model, &mut plan.candidates)?;
         self.permit = limits::acquire(&self.state.limiters, &caller.secret.key_id, policy, hub_core::ids::now_ms(), self.reserve_tokens)?;
         Ok(())
     }

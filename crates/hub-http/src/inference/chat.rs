@@ -80,8 +80,8 @@ pub async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: 
     let est_input = estimate_tokens_from_bytes(text_bytes, messages);
     let intent = CallIntent { project: project(headers), endpoint: dialect.endpoint(), scope: Endpoint::Chat, model: &req.model, stream: req.is_stream(), est_input_tokens: est_input, max_output_tokens: req.output_limit().map(|m| u64::from(m) * u64::from(req.n.unwrap_or(1).max(1))) };
     let mut guard = admit::admit(state, &caller, ctx, intent).await?;
-    let plan = guard.check(resolve::plan(state, &req.model))?;
-    let scoped = guard.enforce(&caller, ctx, &req.model, &plan);
+    let mut plan = guard.check(resolve::plan(state, &req.model))?;
+    let scoped = guard.enforce(&caller, ctx, &req.model, &mut plan);
     guard.check(scoped)?;
     if let Some(first) = plan.preferred() {
         guard.name_target(first);
