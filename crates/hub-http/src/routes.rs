@@ -39,6 +39,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2/chat", post(inference::aigne::chat).layer(once()))
         .route("/api/v2/embeddings", post(inference::aigne::embeddings).layer(once()))
         .route("/api/v2/image", post(inference::aigne::image).layer(once()))
+        // The original hub's older shapes, for older clients.
+        .route("/api/v2/chat/completions", post(inference::aigne::legacy_chat).layer(once()))
+        .route("/api/v2/completions", post(inference::aigne::legacy_chat).layer(once()))
+        .route("/api/v2/image/generations", post(inference::aigne::legacy_image).layer(once()))
         .route("/api/v2/status", get(aigne::status))
         .route("/__blocklet__.js", get(aigne::blocklet))
         .route("/api/ai/models", get(aigne::models))

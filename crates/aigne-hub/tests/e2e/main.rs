@@ -6,6 +6,7 @@
 mod limits;
 mod support;
 
+mod aigne_legacy;
 mod aigne_sdk;
 mod aliases;
 mod anthropic_messages;
