@@ -6,6 +6,7 @@
 pub mod aigne;
 pub mod anthropic;
 pub mod base62;
+pub mod budget;
 pub mod catalog;
 pub mod chat;
 pub mod embeddings;
@@ -16,6 +17,7 @@ pub mod key;
 pub mod model_name;
 pub mod money;
 pub mod password;
+pub mod pricing;
 pub mod provider;
 pub mod rate;
 pub mod scopes;

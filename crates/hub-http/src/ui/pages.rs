@@ -513,6 +513,10 @@ pub struct KeyScopesForm {
     max_concurrency: String,
     #[serde(default)]
     expires: String,
+    #[serde(default)]
+    budget: String,
+    #[serde(default)]
+    budget_period: String,
 }
 
 /// The form as a full replacement: an empty field clears its scope or limit.
@@ -536,6 +540,8 @@ fn form_patch(f: &KeyScopesForm) -> Result<hub_core::scopes::PolicyPatch, String
         tpm: number(&f.tpm, "Tokens per minute")?,
         max_concurrency: number(&f.max_concurrency, "Concurrent requests")?,
         expires_at: Some(Some(f.expires.trim().to_owned()).filter(|e| !e.is_empty())),
+        budget: Some(Some(f.budget.trim().to_owned()).filter(|b| !b.is_empty())),
+        budget_period: Some(f.budget_period.trim().to_owned()).filter(|p| !p.is_empty() && !f.budget.trim().is_empty()),
     })
 }
 
