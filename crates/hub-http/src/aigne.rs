@@ -6,8 +6,8 @@
 //! - `GET /api/ai/models?type=chat|image|embedding|video` (public): the catalog models of the
 //!   configured, callable providers, in the SDK's model-list shape.
 //! - `GET /api/v2/status` (bearer key): whether this key can call models now.
-//! - `GET /api/user/info` (bearer key): who the key belongs to; credit billing is not built, so
-//!   the balance is `null` and `enableCredit` is `false`.
+//! - `GET /api/user/info` (bearer key): who the key belongs to, whether credit billing is on, the
+//!   owner's live credit balance (decimal strings) and the top-up link.
 
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -128,12 +128,21 @@ pub async fn user_info(State(state): State<AppState>, headers: HeaderMap) -> Res
         Err(e) => return ApiError::Storage(e).into_response(),
     };
     let (email, role) = user.as_ref().map_or((Value::Null, Value::Null), |u| (Value::from(u.email.clone()), Value::from(u.role.as_str())));
+    let settings = state.credit.settings();
+    let b = crate::admin::money::balance_json(&state, &s.owner_id);
     Json(json!({
         "user": {"did": s.owner_id, "email": email, "fullName": email, "role": role},
         "key": {"kid": s.kid, "name": s.key_name},
-        "enableCredit": false,
-        "creditBalance": null,
-        "paymentLink": null,
+        "enableCredit": settings.billing_enabled,
+        "creditBalance": {
+            "balance": b["balance"],
+            "total": b["granted"],
+            "used": b["spent"],
+            "pendingCredit": b["reserved"],
+            "available": b["available"],
+        },
+        "creditPrefix": "$",
+        "paymentLink": settings.topup_link,
         "profileLink": null,
     }))
     .into_response()

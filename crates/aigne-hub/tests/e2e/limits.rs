@@ -71,3 +71,12 @@ pub const CONCURRENCY_UPSTREAM_LATENCY: Duration = Duration::from_millis(300);
 /// Grace period of the rotation test, and how long a key lives in the expiry test.
 pub const ROTATION_GRACE_SECS: u64 = 2;
 pub const EXPIRY_AFTER: Duration = Duration::from_secs(2);
+
+/// Calls that a budget or a balance covers exactly in the no-overspend tests.
+pub const COVERED_CALLS: usize = 10;
+/// Simultaneous calls against that budget or balance.
+pub const SIMULTANEOUS_CALLS: usize = 200;
+/// Rounds of the no-overspend tests (one fresh key, or one fresh grant, each).
+pub const MONEY_ROUNDS: usize = 10;
+/// `max_tokens` of a priced call; the simulator answers exactly that many tokens.
+pub const PRICED_MAX_TOKENS: u64 = 20;
