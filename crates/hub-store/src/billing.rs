@@ -264,6 +264,15 @@ impl Store {
         Ok(grant)
     }
 
+    /// The starter grant of a new account, when credit billing is on and one is configured.
+    pub async fn grant_starter_credit(&self, user_id: &str) -> Result<(), StoreError> {
+        let s = self.billing_settings().await?;
+        if s.billing_enabled && s.starter_grant.0 > 0 {
+            self.grant_credit(user_id, s.starter_grant, None, Some("starter grant"), AuditActor { actor: "system", address: None }).await?;
+        }
+        Ok(())
+    }
+
     /// Every grant of one user, newest first.
     pub async fn grants_of(&self, user_id: &str) -> Result<Vec<CreditGrant>, StoreError> {
         let rows = sqlx::query("SELECT * FROM credit_grants WHERE user_id = $1 ORDER BY ts DESC, id").bind(user_id).fetch_all(&self.pool).await?;

@@ -80,6 +80,7 @@ async fn discovery_models_status_and_user_info() {
     assert_eq!(mini["provider"], "openai");
     assert_eq!(mini["providerDisplayName"], "OpenAI");
     assert!(mini["input_credits_per_token"].is_string() && mini["output_credits_per_token"].is_string(), "{mini}");
+    assert_eq!((mini["input_credits_per_token"].as_str(), mini["output_credits_per_token"].as_str()), (Some("0.00000015"), Some("0.0000006")), "{mini}");
     assert_eq!(mini["status"], json!({"available": true}));
     let (_, video) = expect_completion(get(hub, "/api/ai/models?type=video", None).await).await;
     assert_eq!(video, json!([]));

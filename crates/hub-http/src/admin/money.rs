@@ -220,18 +220,39 @@ async fn grant(State(state): State<AppState>, Extension(ctx): Extension<RequestC
     Ok((StatusCode::CREATED, Json(g)).into_response())
 }
 
-/// A user's live balance: unexpired grants, minus what settled calls debited, and what calls in
-/// flight hold.
+/// A user's live balance: unexpired grants, what settled calls debited, and what calls in
+/// flight hold (this instance's books).
+pub struct LiveBalance {
+    pub granted: NanoCredits,
+    pub spent: NanoCredits,
+    pub reserved: NanoCredits,
+}
+
+impl LiveBalance {
+    pub fn of(state: &AppState, user_id: &str) -> LiveBalance {
+        let granted = state.credit.granted(user_id, hub_core::ids::now_ms());
+        let standing = state.accountant.user_standing(user_id);
+        LiveBalance { granted, spent: standing.spent, reserved: standing.reserved }
+    }
+
+    pub fn balance(&self) -> NanoCredits {
+        NanoCredits(self.granted.0.saturating_sub(self.spent.0))
+    }
+
+    /// What a new call may reserve.
+    pub fn available(&self) -> NanoCredits {
+        NanoCredits(self.balance().0.saturating_sub(self.reserved.0))
+    }
+}
+
 pub fn balance_json(state: &AppState, user_id: &str) -> serde_json::Value {
-    let granted = state.credit.granted(user_id, hub_core::ids::now_ms());
-    let standing = state.accountant.user_standing(user_id);
-    let balance = NanoCredits(granted.0.saturating_sub(standing.spent.0));
+    let b = LiveBalance::of(state, user_id);
     json!({
-        "balance": balance.to_string(),
-        "granted": granted.to_string(),
-        "spent": standing.spent.to_string(),
-        "reserved": standing.reserved.to_string(),
-        "available": NanoCredits(balance.0.saturating_sub(standing.reserved.0)).to_string(),
+        "balance": b.balance().to_string(),
+        "granted": b.granted.to_string(),
+        "spent": b.spent.to_string(),
+        "reserved": b.reserved.to_string(),
+        "available": b.available().to_string(),
     })
 }
 

@@ -4,6 +4,7 @@
 //! Providers, Usage.
 
 mod assets;
+mod money_pages;
 mod pages;
 pub mod session;
 mod views;
@@ -24,6 +25,8 @@ pub fn router() -> Router<AppState> {
         .route("/settings/api-keys/{kid}/rotate", post(pages::key_rotate))
         .route("/settings/api-keys/{kid}/revoke", get(pages::revoke_confirm).post(pages::revoke_submit))
         .route("/settings/providers", get(pages::providers_page).post(pages::providers_save))
+        .route("/settings/rates", get(money_pages::rates_page).post(money_pages::rates_save))
+        .route("/settings/billing", get(money_pages::billing_page).post(money_pages::billing_save))
         .route("/usage", get(pages::usage_page))
         .route("/assets/app.css", get(assets::css))
         .route("/assets/app.js", get(assets::js))
