@@ -35,6 +35,7 @@ pub struct BillingSettings {
     /// Service-provider mode: calls are debited from their user's prepaid credit.
     pub billing_enabled: bool,
     /// Credit granted to each account created while billing is on.
+    #[serde(serialize_with = "decimal")]
     pub starter_grant: NanoCredits,
     /// Where a user without credit can buy more (the AIGNE `NOT_ENOUGH` error's `link`).
     pub topup_link: Option<String>,
@@ -44,11 +45,17 @@ pub struct BillingSettings {
 pub struct CreditGrant {
     pub id: String,
     pub user_id: String,
+    /// Serialized as a decimal credit string, like every amount the API shows.
+    #[serde(serialize_with = "decimal")]
     pub amount: NanoCredits,
     pub expires_at: Option<i64>,
     pub actor: String,
     pub note: Option<String>,
     pub ts: i64,
+}
+
+fn decimal<S: serde::Serializer>(n: &NanoCredits, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(n)
 }
 
 impl CreditGrant {

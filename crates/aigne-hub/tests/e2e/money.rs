@@ -375,3 +375,62 @@ async fn the_admin_ui_sets_rates_billing_grants_and_budgets() {
         assert!(audit.contains(action), "{action} is audited");
     }
 }
+
+async fn admin_send(hub: &hub_testkit::TestHub, admin: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let mut req = hub.client().request(method, hub.url(path)).bearer_auth(admin);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_manages_money_and_failed_calls_release_their_reservation() {
+    use reqwest::Method;
+    let env = setup().await;
+    let hub = &env.hub;
+    let admin = admin_key(hub).await;
+
+    // Rates: set, listed, back to the list price.
+    let set = json!({"provider": "openai", "model": "gpt-4o-mini", "input": "0.0000002", "output": "0.0000008", "unit_cost_input": "0.00000015"});
+    let (status, listed) = admin_send(hub, &admin, Method::POST, "/api/admin/rates", Some(set)).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let mini = listed.as_array().unwrap().iter().find(|r| r["model"] == "gpt-4o-mini").unwrap().clone();
+    assert_eq!((mini["input_per_million"].as_str(), mini["unit_cost_input"].as_str(), mini["updated_by"].as_str()), (Some("0.2"), Some("0.00000015"), Some(hub_testkit::OWNER_EMAIL)));
+    let (status, bad) = admin_send(hub, &admin, Method::POST, "/api/admin/rates", Some(json!({"provider": "openai", "model": "x", "input": "0.1.2", "output": "1"}))).await;
+    assert_eq!((status, bad["error"]["param"].as_str()), (StatusCode::BAD_REQUEST, Some("input")), "{bad}");
+    let (status, _) = admin_send(hub, &admin, Method::DELETE, "/api/admin/rates?provider=openai&model=gpt-4o-mini", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = admin_send(hub, &admin, Method::DELETE, "/api/admin/rates?provider=openai&model=gpt-4o-mini", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Billing settings and a grant; the user's credit shows both.
+    let (status, billing) = admin_send(hub, &admin, Method::PUT, "/api/admin/billing", Some(json!({"billing_enabled": true, "topup_link": "https://pay.example.com"}))).await;
+    assert_eq!((status, billing["billing_enabled"].as_bool()), (StatusCode::OK, Some(true)), "{billing}");
+    let (status, grant) = admin_send(hub, &admin, Method::POST, "/api/admin/credits/grants", Some(json!({"email": hub_testkit::OWNER_EMAIL, "amount": "1.5", "note": "trial"}))).await;
+    assert_eq!((status, grant["amount"].as_str()), (StatusCode::CREATED, Some("1.5")), "{grant}");
+    let credit = admin_get(hub, &admin, &format!("/api/admin/users/{}/credit", hub_testkit::OWNER_EMAIL)).await;
+    assert_eq!((credit["balance"].as_str(), credit["grants"].as_array().map(Vec::len)), (Some("1.5"), Some(1)), "{credit}");
+
+    // A key's budget through PATCH; a call the provider fails costs nothing and holds nothing.
+    let key = create_key_with(hub, "patched", &[]).await;
+    let (status, patched) = admin_send(hub, &admin, Method::PATCH, &format!("/api/admin/keys/{}", key.kid), Some(json!({"budget": "0.01", "budget_period": "day"}))).await;
+    assert_eq!((status, patched["budget"].as_str()), (StatusCode::OK, Some("0.01")), "{patched}");
+    env.sim.push_fault(upstream_sim::Fault::Status { status: 400, retry_after: None });
+    expect_error(chat(hub, &key.key, &priced_call()).await, 400, "the provider refuses").await;
+    expect_completion(chat(hub, &key.key, &priced_call()).await).await;
+    let doc = admin_get(hub, &admin, &format!("/api/admin/keys/{}", key.kid)).await;
+    assert_eq!((doc["budget_spent"].as_str(), doc["budget_reserved"].as_str()), (Some(call_cost().to_string().as_str()), Some("0")), "{doc}");
+    let path = format!("/api/admin/users/{}/credit", hub_testkit::OWNER_EMAIL);
+    let credit = admin_get(hub, &admin, &path).await;
+    assert_eq!(credit["spent"], call_cost().to_string(), "{credit}");
+    // The debit is the call's usage record, once the writer has stored it.
+    eventually(limits::USAGE_VISIBLE, "the billed record", || async {
+        let credit = admin_get(hub, &admin, &path).await;
+        (credit["debits"].as_array().map(Vec::len) == Some(1)).then_some(())
+    })
+    .await;
+}

@@ -261,7 +261,8 @@ async fn user_credit(State(state): State<AppState>, headers: HeaderMap, Path(ema
     let user = state.store.user_by_email(&email).await?.ok_or(StoreError::NotFound("user"))?;
     let grants = state.store.grants_of(&user.id).await?;
     let usage = state.store.list_usage(&UsageFilter { key_id: None, user_id: Some(user.id.clone()), limit: 100 }).await?;
-    let billed: Vec<_> = usage.into_iter().filter(|u| u.billed).collect();
+    // Calls debited from the balance (a failed call is billed nothing and not listed).
+    let billed: Vec<_> = usage.into_iter().filter(|u| u.billed && u.credits != 0).collect();
     let mut doc = balance_json(&state, &user.id);
     doc["email"] = json!(user.email);
     doc["billing_enabled"] = json!(state.credit.billing_enabled());

@@ -298,6 +298,10 @@ impl CallGuard {
             settlement.upstream_cost = pricing::upstream_cost(&rate, used);
         }
         if let Some(r) = self.reservation.take() {
+            if settlement.credits > r.amount {
+                // The upstream reported more than the call's bounds: billed, and said so.
+                tracing::warn!(request_id = %self.hold.request_id, reserved = r.amount.0, charged = settlement.credits.0, "call cost more than its reservation");
+            }
             self.state.accountant.settle(r, settlement.credits);
         }
     }
