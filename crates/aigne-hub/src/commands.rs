@@ -2,7 +2,7 @@
 
 use std::io::Read;
 
-use hub_core::pricing::{ModelRate, UnitCost};
+use hub_http::admin::money::RateForm;
 use hub_core::{KeyType, NanoCredits, Pepper, Secret};
 use hub_store::rate_directory::per_million;
 use hub_store::users::Role;
@@ -216,24 +216,20 @@ async fn rate(data_dir: &std::path::Path, cmd: RateCommand) -> CmdResult {
     match cmd {
         RateCommand::Set { model, input, output, cached_input, per_image, per_video_second, unit_cost_input, unit_cost_output } => {
             let (provider, model) = model.split_once('/').ok_or("name the model as PROVIDER/MODEL, e.g. openai/gpt-4o-mini")?;
-            let input = credits(&input, "--input")?;
-            let output = credits(&output, "--output")?;
-            let opt = |v: Option<String>, what: &str, default: NanoCredits| v.map_or(Ok(default), |t| credits(&t, what));
-            let cached_input = opt(cached_input, "--cached-input", input)?;
-            let rate = ModelRate {
+            // The same reading of the amounts as the admin API's.
+            let form = RateForm {
+                provider: provider.to_owned(),
+                model: model.to_owned(),
                 input,
                 output,
                 cached_input,
-                per_image: opt(per_image, "--per-image", NanoCredits::ZERO)?,
-                per_video_second: opt(per_video_second, "--per-video-second", NanoCredits::ZERO)?,
-                unit_cost: UnitCost {
-                    input: opt(unit_cost_input, "--unit-cost-input", input)?,
-                    output: opt(unit_cost_output, "--unit-cost-output", output)?,
-                    cached_input,
-                    per_image: NanoCredits::ZERO,
-                },
+                per_image,
+                per_video_second,
+                unit_cost_input,
+                unit_cost_output,
+                ..RateForm::default()
             };
-            let rate = ModelRate { unit_cost: UnitCost { per_image: rate.per_image, ..rate.unit_cost }, ..rate };
+            let rate = form.rate().map_err(|e| e.message().to_owned())?;
             store.set_rate(provider, model, &rate, cli_actor()).await?;
             println!("rate of {provider}/{model}: input {} / output {} credits per million tokens", per_million(rate.input), per_million(rate.output));
         }

@@ -178,7 +178,8 @@ impl CallGuard {
         let rate = self.state.rates.rate(&target.provider, target.kind, &target.model).map(|(r, _)| r);
         let output = credit::output_bound(self.asked.max_output_tokens, target.kind, &target.model);
         let bounds = CallBounds { input_tokens: self.hold.est_input_tokens, output_tokens: output.unwrap_or(0), choices: self.asked.choices, images: self.asked.images };
-        let quote = credit::quote(rate, &format!("{}/{}", target.provider, target.model), bounds, output.is_some())?;
+        let named = format_args!("{}/{}", target.provider, target.model);
+        let quote = credit::quote(rate, named, bounds, output.is_some())?;
         let now = self.hold.started_at_ms;
         let user = billing.then(|| (caller.secret.owner_id.as_str(), self.state.credit.granted(&caller.secret.owner_id, now)));
         let who = Accounts { key_id: &caller.secret.key_id, budget, user };

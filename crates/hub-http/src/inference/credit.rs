@@ -191,7 +191,8 @@ pub struct Quote {
 
 /// The most a call may cost at `rate`. A chat call that names no output maximum reserves the
 /// model's output limit; when that is unknown too, the call cannot be bounded and is refused.
-pub fn quote(rate: Option<ModelRate>, model: &str, bounds: CallBounds, max_output_known: bool) -> Result<Quote, ApiError> {
+/// `model` names the model in a refusal (`provider/model`).
+pub fn quote(rate: Option<ModelRate>, model: impl std::fmt::Display, bounds: CallBounds, max_output_known: bool) -> Result<Quote, ApiError> {
     let Some(rate) = rate else {
         return Err(ApiError::Unpriced(format!(
             "The model '{model}' has no rate on this hub, so its cost cannot be reserved; an admin must set one (aigne-hub rate set)"
