@@ -217,6 +217,12 @@ async fn a_budget_refuses_unpriced_models_and_unbounded_calls() {
     let record = hub.wait_for_record(&id, limits::USAGE_VISIBLE).await.unwrap();
     assert_eq!(record["credits"], PROMPT_TOKENS * 1000 + limits::PRICED_MAX_TOKENS as i64 * 2000, "{record}");
 
+    // `n` multiplies the reservation: a budget of one call refuses two choices, takes one.
+    let single = create_key_with(hub, "single", &["--budget", &call_cost().to_string()]).await;
+    let refused = expect_error(chat(hub, &single.key, &with(priced_call(), json!({"n": 2}))).await, 402, "two choices").await;
+    assert!(refused.message.contains(&call_cost().times(2).to_string()), "{}", refused.message);
+    expect_completion(chat(hub, &single.key, &priced_call()).await).await;
+
     // A catalog model without max_tokens reserves its whole output limit (16384 tokens).
     let small = create_key_with(hub, "small", &["--budget", &covered().to_string()]).await;
     let no_max = json!({"model": PRICED_MODEL, "messages": [{"role": "user", "content": "abc"}]});
