@@ -1,9 +1,11 @@
 //! The only code with SQL, and the hub's durable state: migrations for SQLite and PostgreSQL,
 //! repositories, the crash-safe usage journal and its batch writer, server secrets, and the
-//! in-memory directories (keys, providers) kept fresh by the change log.
+//! in-memory directories (keys, providers, rates, credit) kept fresh by the change log.
 
 pub mod aliases;
+pub mod billing;
 pub mod changes;
+pub mod credit_directory;
 pub mod crypto;
 pub mod db;
 pub mod error;
@@ -13,6 +15,7 @@ pub mod key_directory;
 pub mod keys;
 pub mod provider_directory;
 pub mod providers;
+pub mod rate_directory;
 pub mod secrets;
 pub mod sessions;
 pub mod usage;

@@ -5,6 +5,7 @@
 
 mod aliases;
 mod assets;
+mod money_pages;
 mod pages;
 pub mod session;
 mod views;
@@ -27,6 +28,8 @@ pub fn router() -> Router<AppState> {
         .route("/settings/providers", get(pages::providers_page).post(pages::providers_save))
         .route("/settings/aliases", post(aliases::save))
         .route("/settings/aliases/delete", post(aliases::delete))
+        .route("/settings/rates", get(money_pages::rates_page).post(money_pages::rates_save))
+        .route("/settings/billing", get(money_pages::billing_page).post(money_pages::billing_save))
         .route("/usage", get(pages::usage_page))
         .route("/assets/app.css", get(assets::css))
         .route("/assets/app.js", get(assets::js))

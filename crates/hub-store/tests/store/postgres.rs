@@ -70,6 +70,7 @@ fn record(id: &str, key_id: &str, user_id: &str) -> UsageRecord {
         client_ip: Some("127.0.0.1".into()),
         est_input_tokens: 9,
         reserved: NanoCredits(500),
+        billed: false,
     };
     UsageRecord::settled(hold, CallSettlement { status: 200, tokens_in: 7, tokens_out: 12, ..CallSettlement::default() })
 }
@@ -106,4 +107,10 @@ async fn keys_providers_and_the_ledger_work_on_postgres() {
     assert_eq!(key.last_used_ip.as_deref(), Some("127.0.0.1"));
 
     crate::scopes_and_rotation(&store).await;
+}
+
+#[tokio::test]
+async fn the_money_ledger_sums_on_postgres() {
+    let Some((_db, store)) = fresh_pg().await else { return };
+    crate::billing::money_ledger(&store).await;
 }
