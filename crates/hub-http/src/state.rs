@@ -35,6 +35,8 @@ pub struct Inner {
     pub files: crate::files::SignedFiles,
     /// Per-key rate and concurrency state (this process only).
     pub limiters: crate::inference::limits::KeyLimiters,
+    /// Metrics, model status and the alert detector's event queue.
+    pub monitor: crate::monitor::Monitor,
     /// False once shutdown begins: `/readyz` fails first, new calls are refused.
     pub ready: AtomicBool,
 }

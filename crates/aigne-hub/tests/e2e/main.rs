@@ -14,6 +14,7 @@ mod cli;
 mod embeddings_and_models;
 mod failover;
 mod images;
+mod metrics;
 mod provider_anthropic;
 mod provider_bedrock;
 mod provider_google;

@@ -33,6 +33,9 @@ pub struct CallGuard {
     /// Tokens this call may use at most (estimated input + maximum output).
     reserve_tokens: u64,
     scope: Endpoint,
+    /// Who called and from where, for the monitor (a shared pointer, no copy per call).
+    caller: std::sync::Arc<hub_store::keys::StoredSecret>,
+    client_ip: Option<std::net::IpAddr>,
 }
 
 /// What the caller asks for, as far as admission needs to know.
@@ -77,7 +80,9 @@ pub async fn admit(state: &AppState, caller: &Caller, ctx: &RequestCtx, intent: 
         est_input_tokens: intent.est_input_tokens,
         reserved: NanoCredits::ZERO,
     };
-    Ok(CallGuard { state: state.clone(), hold, started: ctx.started, hold_ticket: None, settled: false, permit: None, reserve_tokens, scope })
+    state.monitor.on_admit();
+    let caller = std::sync::Arc::clone(&caller.secret);
+    Ok(CallGuard { state: state.clone(), hold, started: ctx.started, hold_ticket: None, settled: false, permit: None, reserve_tokens, scope, caller, client_ip: ctx.client_ip })
 }
 
 /// An address as text; IPv4 (nearly every caller) without the formatting machinery.
@@ -193,6 +198,7 @@ impl CallGuard {
         }
         // The guard is done with its hold: the record takes it over.
         let record = UsageRecord::settled(std::mem::take(&mut self.hold), settlement);
+        self.state.monitor.on_settle(&record, &self.caller, self.client_ip);
         // A failed journal write is logged there; the record still reaches the database.
         let _ = self.state.journal.settle(record, self.hold_ticket);
     }
