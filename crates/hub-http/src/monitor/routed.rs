@@ -156,6 +156,19 @@ impl RoutedBook {
         m.health(now_ms)
     }
 
+    /// Every (provider, model) called within the window, with its record, sorted.
+    pub fn recent(&self, now_ms: i64) -> Vec<(String, String, ModelHealth)> {
+        let mut out = Vec::new();
+        for (provider, p) in self.providers() {
+            for (model, m) in p.models() {
+                if let Some(h) = m.health(now_ms) {
+                    out.push((provider.clone(), model, h));
+                }
+            }
+        }
+        out
+    }
+
     /// Every provider and its series, sorted by name.
     pub fn providers(&self) -> Vec<(String, Arc<ProviderSeries>)> {
         let mut v: Vec<_> = self.providers.read().iter().map(|(k, s)| (k.clone(), Arc::clone(s))).collect();

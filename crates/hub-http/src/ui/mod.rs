@@ -1,8 +1,10 @@
 //! The admin web UI: server-rendered HTML (askama, escaped by default), a small embedded
 //! stylesheet and script, no framework and no build step. Pages: setup (first owner), login,
 //! Settings → API Keys (and each key's page: scopes and limits, rotation, audit), Settings →
-//! Providers, Usage.
+//! Providers (with each model's recent status), Usage, Alerts (admins; unread count in the
+//! navigation).
 
+mod alerts;
 mod assets;
 mod pages;
 pub mod session;
@@ -25,6 +27,9 @@ pub fn router() -> Router<AppState> {
         .route("/settings/api-keys/{kid}/revoke", get(pages::revoke_confirm).post(pages::revoke_submit))
         .route("/settings/providers", get(pages::providers_page).post(pages::providers_save))
         .route("/usage", get(pages::usage_page))
+        .route("/alerts", get(alerts::alerts_page))
+        .route("/alerts/read", post(alerts::alerts_read))
+        .route("/alerts/webhook", post(alerts::alerts_webhook))
         .route("/assets/app.css", get(assets::css))
         .route("/assets/app.js", get(assets::js))
 }

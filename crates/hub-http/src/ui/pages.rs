@@ -23,7 +23,7 @@ use crate::state::AppState;
 
 type PageResult = Result<Response, Response>;
 
-fn render(t: &impl Template, status: StatusCode) -> Response {
+pub(super) fn render(t: &impl Template, status: StatusCode) -> Response {
     match t.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
@@ -33,7 +33,7 @@ fn render(t: &impl Template, status: StatusCode) -> Response {
     }
 }
 
-fn storage_failure(e: StoreError) -> Response {
+pub(super) fn storage_failure(e: StoreError) -> Response {
     tracing::error!(error = %e, "UI storage failure");
     render(
         &MessagePage { title: "Storage unavailable".into(), message: "The hub could not reach its database. Try again shortly.".into(), link: None },
@@ -41,12 +41,12 @@ fn storage_failure(e: StoreError) -> Response {
     )
 }
 
-fn no_store(mut res: Response) -> Response {
+pub(super) fn no_store(mut res: Response) -> Response {
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
 
-async fn require_session(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
+pub(super) async fn require_session(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
     match session::current(state, headers).await {
         Ok(Some(s)) => Ok(s),
         Ok(None) => Err(Redirect::to("/login").into_response()),
@@ -54,7 +54,7 @@ async fn require_session(state: &AppState, headers: &HeaderMap) -> Result<Sessio
     }
 }
 
-fn check_csrf(sent: &str, s: &Session) -> Result<(), Response> {
+pub(super) fn check_csrf(sent: &str, s: &Session) -> Result<(), Response> {
     if session::tokens_match(sent, &s.csrf_token) {
         Ok(())
     } else {
@@ -65,11 +65,14 @@ fn check_csrf(sent: &str, s: &Session) -> Result<(), Response> {
     }
 }
 
-fn nav(s: &Session, active: &'static str) -> Nav {
-    Nav { email: s.user.email.clone(), csrf: s.csrf_token.clone(), active }
+/// The navigation bar; admins also get the Alerts link with its unread count (from memory).
+pub(super) fn nav(state: &AppState, s: &Session, active: &'static str) -> Nav {
+    let alerts = s.user.role.is_admin();
+    let unread = if alerts { state.monitor.unread_alerts() } else { 0 };
+    Nav { email: s.user.email.clone(), csrf: s.csrf_token.clone(), active, alerts, unread }
 }
 
-fn ip(ctx: &RequestCtx) -> Option<String> {
+pub(super) fn ip(ctx: &RequestCtx) -> Option<String> {
     ctx.client_ip.map(|i| i.to_string())
 }
 
@@ -288,7 +291,7 @@ async fn key_rows(state: &AppState, s: &Session) -> Result<Vec<KeyRow>, Response
 pub async fn keys_page(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<NoticeQuery>) -> PageResult {
     let s = require_session(&state, &headers).await?;
     let keys = key_rows(&state, &s).await?;
-    Ok(render(&KeysPage { nav: nav(&s, "keys"), keys, new_key: None, error: None, notice: notice_text(q.notice.as_deref()) }, StatusCode::OK))
+    Ok(render(&KeysPage { nav: nav(&state, &s, "keys"), keys, new_key: None, error: None, notice: notice_text(q.notice.as_deref()) }, StatusCode::OK))
 }
 
 #[derive(Deserialize)]
@@ -311,7 +314,7 @@ pub async fn keys_create(State(state): State<AppState>, Extension(ctx): Extensio
     };
     let keys = key_rows(&state, &s).await?;
     // The one response that carries the key: never cached.
-    Ok(no_store(render(&KeysPage { nav: nav(&s, "keys"), keys, new_key, error, notice: None }, status)))
+    Ok(no_store(render(&KeysPage { nav: nav(&state, &s, "keys"), keys, new_key, error, notice: None }, status)))
 }
 
 pub async fn revoke_confirm(State(state): State<AppState>, headers: HeaderMap, Path(kid): Path<String>) -> PageResult {
@@ -319,7 +322,7 @@ pub async fn revoke_confirm(State(state): State<AppState>, headers: HeaderMap, P
     let key = state.store.key_by_ref(&kid).await.map_err(storage_failure)?;
     match key {
         Some(k) if s.user.role.is_admin() || k.owner_id == s.user.id => {
-            Ok(render(&RevokePage { nav: nav(&s, "keys"), kid: k.kid, name: k.name, hint: k.hint }, StatusCode::OK))
+            Ok(render(&RevokePage { nav: nav(&state, &s, "keys"), kid: k.kid, name: k.name, hint: k.hint }, StatusCode::OK))
         }
         _ => Ok(render(&MessagePage { title: "Key not found".into(), message: "There is no such key.".into(), link: Some(("/settings/api-keys".into(), "Back to API keys".into())) }, StatusCode::NOT_FOUND)),
     }
@@ -379,7 +382,8 @@ async fn providers_render(state: &AppState, s: &Session, error: Option<String>, 
             enabled: true,
         });
     }
-    Ok(render(&ProvidersPage { nav: nav(s, "providers"), providers, error, notice }, status))
+    let models = ModelStatusRow::from_monitor(&state.monitor);
+    Ok(render(&ProvidersPage { nav: nav(state, s, "providers"), providers, models, error, notice }, status))
 }
 
 /// A masked credential and its live health, e.g. `…abcd (cooling down)`.
@@ -439,7 +443,7 @@ pub async fn usage_page(State(state): State<AppState>, headers: HeaderMap) -> Pa
             duration_ms: r.duration_ms,
         })
         .collect();
-    Ok(render(&UsagePage { nav: nav(&s, "usage"), rows }, StatusCode::OK))
+    Ok(render(&UsagePage { nav: nav(&state, &s, "usage"), rows }, StatusCode::OK))
 }
 
 // ------------------------------------------------------------------------------------------
@@ -464,7 +468,7 @@ async fn key_render(state: &AppState, s: &Session, k: hub_store::keys::KeyInfo, 
     let p = &k.policy;
     let num = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
     let page = KeyPage {
-        nav: nav(s, "keys"),
+        nav: nav(state, s, "keys"),
         status: k.status(),
         models: p.models_text(),
         endpoints: p.endpoints_text(),
