@@ -107,3 +107,9 @@ async fn keys_providers_and_the_ledger_work_on_postgres() {
 
     crate::scopes_and_rotation(&store).await;
 }
+
+#[tokio::test]
+async fn alerts_work_on_postgres() {
+    let Some((_db, store)) = fresh_pg().await else { return };
+    crate::alerts::alerts_round_trip(&store).await;
+}
