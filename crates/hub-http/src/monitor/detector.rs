@@ -148,7 +148,7 @@ impl Detector {
     async fn on_tick(&mut self, state: &AppState) {
         self.check_credentials(state).await;
         self.ticks += 1;
-        if self.ticks % UNREAD_REFRESH_TICKS == 0 {
+        if self.ticks.is_multiple_of(UNREAD_REFRESH_TICKS) {
             self.refresh_unread(state).await;
             let cooldown = self.thresholds.cooldown_ms;
             let now = now_ms();

@@ -1,6 +1,5 @@
 //! Alerts page (admins): the alerts, unread first, each linking to what it is about (the key's
 //! page, or the providers page for a credential); marking read; the webhook's settings.
-#![expect(clippy::result_large_err, reason = "UI handlers return ready-made error pages; off the hot path")]
 
 use askama::Template;
 use axum::extract::{Query, State};
