@@ -168,43 +168,62 @@ impl Default for Thresholds {
 }
 
 /// A key's calls per minute over the last [`SPIKE_WINDOW_MS`] + [`SPIKE_BASELINE_MS`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CallRate {
     /// (minute number, calls in it), oldest first.
     minutes: VecDeque<(i64, u64)>,
+    /// The minute counting began.
+    since_minute: i64,
+    /// The key had no calls before counting began, so an empty baseline is the truth; otherwise
+    /// (the detector restarted) the baseline needs [`MIN_BASELINE_MINUTES`] of counting first.
+    brand_new: bool,
 }
+
+/// Minutes of counting a key with earlier, uncounted use needs before its baseline is believed.
+pub const MIN_BASELINE_MINUTES: i64 = 15;
 
 /// What the spike rule saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Spike {
     pub recent: u64,
-    /// Calls in the baseline hour before the window.
+    /// Calls in the baseline (at most the hour before the window).
     pub baseline: u64,
 }
 
 impl CallRate {
-    /// Counts a call at `now_ms` and tells whether the key's recent calls are a spike.
+    pub fn new(since_ms: i64, brand_new: bool) -> CallRate {
+        CallRate { minutes: VecDeque::new(), since_minute: since_ms.div_euclid(MINUTE_MS), brand_new }
+    }
+
+    /// Counts a call at `now_ms` and tells whether the key's recent calls are a spike: at least
+    /// the minimum, and more than `factor` times its average rate over the hour before the window
+    /// (over the part of that hour that was counted, for a key counted for less than an hour).
     pub fn record(&mut self, now_ms: i64, t: &Thresholds) -> Option<Spike> {
         let minute = now_ms.div_euclid(MINUTE_MS);
-        let keep = (SPIKE_WINDOW_MS + SPIKE_BASELINE_MS) / MINUTE_MS;
-        while self.minutes.front().is_some_and(|(m, _)| *m <= minute - keep) {
+        let window = SPIKE_WINDOW_MS / MINUTE_MS;
+        let hour = SPIKE_BASELINE_MS / MINUTE_MS;
+        while self.minutes.front().is_some_and(|(m, _)| *m <= minute - window - hour) {
             self.minutes.pop_front();
         }
         match self.minutes.back_mut() {
             Some((m, n)) if *m == minute => *n += 1,
             _ => self.minutes.push_back((minute, 1)),
         }
-        let window_start = minute - SPIKE_WINDOW_MS / MINUTE_MS;
+        let window_start = minute - window + 1;
         let (mut recent, mut baseline) = (0, 0);
         for (m, n) in &self.minutes {
-            if *m > window_start {
+            if *m >= window_start {
                 recent += n;
             } else {
                 baseline += n;
             }
         }
-        // The baseline hour scaled to the window: baseline × window / hour.
-        let expected = baseline * u64::try_from(SPIKE_WINDOW_MS).unwrap_or(1) / u64::try_from(SPIKE_BASELINE_MS).unwrap_or(1);
+        let counted = (window_start - self.since_minute).clamp(0, hour);
+        if counted < MIN_BASELINE_MINUTES && !self.brand_new {
+            return None;
+        }
+        // The baseline's rate scaled to the window; a brand-new key with no counted past has none.
+        let expected = if counted == 0 { 0 } else { baseline * u64::try_from(window).unwrap_or(1) / u64::try_from(counted).unwrap_or(1) };
         (recent >= t.spike_min_calls && recent > expected.saturating_mul(t.spike_factor)).then_some(Spike { recent, baseline })
     }
 }
@@ -308,7 +327,7 @@ mod tests {
 
     #[test]
     fn a_quiet_key_is_not_a_spike() {
-        let mut r = CallRate::default();
+        let mut r = CallRate::new(0, true);
         for i in 0..3 {
             assert_eq!(r.record(i * 1000, &t(20)), None);
         }
@@ -316,7 +335,7 @@ mod tests {
 
     #[test]
     fn a_burst_without_baseline_is_a_spike_once_past_the_minimum() {
-        let mut r = CallRate::default();
+        let mut r = CallRate::new(0, true);
         let hits: Vec<_> = (0..25).map(|i| r.record(i * 100, &t(20))).collect();
         assert!(hits[..19].iter().all(Option::is_none));
         assert_eq!(hits[19], Some(Spike { recent: 20, baseline: 0 }));
@@ -324,20 +343,40 @@ mod tests {
 
     #[test]
     fn a_busy_key_at_its_usual_rate_is_not_a_spike() {
-        let mut r = CallRate::default();
-        // 60 calls a minute for an hour and more: 300 in any five minutes, as usual.
+        let mut r = CallRate::new(0, true);
+        // 60 calls a minute: a spike while the key has no history, then its usual rate once
+        // the hour before the window holds it (300 calls in any five minutes).
         for minute in 0..70 {
+            for s in 0..60 {
+                let hit = r.record(minute * MINUTE_MS + s * 1000, &t(20));
+                assert!(minute < 5 || hit.is_none(), "minute {minute}: {hit:?}");
+            }
+        }
+        // Then a burst: over five times the usual five minutes.
+        let mut raised = None;
+        for s in 0..1500 {
+            raised = raised.or(r.record(70 * MINUTE_MS + s * 40, &t(20)));
+        }
+        let spike = raised.expect("a spike");
+        assert_eq!(spike.baseline, 3600);
+        assert!(spike.recent > 5 * 300);
+    }
+
+    #[test]
+    fn after_a_restart_a_busy_key_needs_a_counted_baseline_first() {
+        let mut r = CallRate::new(0, false);
+        for minute in 0..30 {
             for s in 0..60 {
                 let hit = r.record(minute * MINUTE_MS + s * 1000, &t(20));
                 assert_eq!(hit, None, "minute {minute}");
             }
         }
-        // Then ten times the rate.
-        let mut raised = false;
-        for s in 0..600 {
-            raised |= r.record(70 * MINUTE_MS + s * 100, &t(20)).is_some();
+        // Twenty minutes counted before the window: 1200 calls, 300 per five minutes.
+        let mut raised = None;
+        for s in 0..1600 {
+            raised = raised.or(r.record(30 * MINUTE_MS + s * 30, &t(20)));
         }
-        assert!(raised);
+        assert!(raised.is_some_and(|s| s.recent > 1500));
     }
 
     #[test]

@@ -91,7 +91,9 @@ impl Detector {
                     let draft = key_alert(AlertKind::SilentKeyUsed, Severity::Warning, key_id, format!("Key \"{name}\" ({kid}) was used after {days} days without use"), json!({"kid": kid, "silent_ms": silent_ms}));
                     self.raise(state, draft).await;
                 }
-                if let Some(spike) = self.rates.entry(key_id.clone()).or_default().record(at_ms, &t) {
+                // A key not known when the detector started has no uncounted past.
+                let rate = self.rates.entry(key_id.clone()).or_insert_with(|| CallRate::new(at_ms, previous.is_none()));
+                if let Some(spike) = rate.record(at_ms, &t) {
                     let draft = key_alert(
                         AlertKind::UsageSpike,
                         Severity::Warning,
