@@ -26,8 +26,7 @@ use routed::{RoutedBook, Verdict};
 /// Events the detector may fall behind on before new ones are dropped.
 const EVENT_QUEUE: usize = 8192;
 
-/// What the detector learns from the request path.
-#[derive(Debug)]
+/// What the detector learns from the request path. (No `Debug`: never logged.)
 pub enum Event {
     /// A call by a known key settled.
     Call { secret: Arc<StoredSecret>, client_ip: Option<IpAddr>, at_ms: i64 },

@@ -11,13 +11,12 @@ use hub_store::alerts::Alert;
 use hub_store::sessions::Session;
 use serde::Deserialize;
 
-use super::pages::{check_csrf, ip, nav, no_store, render, require_session, storage_failure};
+use super::pages::{check_csrf, ip, nav, no_store, render, require_session, storage_failure, NoticeQuery, PageResult};
 use super::views::{format_time, MessagePage, Nav};
 use crate::admin::{clear_webhook, refresh_unread, set_webhook, test_webhook, Actor};
 use crate::context::RequestCtx;
 use crate::state::AppState;
 
-type PageResult = Result<Response, Response>;
 const SHOWN: i64 = 200;
 
 pub struct AlertRow {
@@ -95,11 +94,6 @@ async fn page(state: &AppState, s: &Session, extra: Extra, status: StatusCode) -
     let webhook = state.store.alert_webhook_info().await.map_err(storage_failure)?.map(|w| (w.url, w.secret_hint));
     let view = AlertsPage { nav: nav(state, s, "alerts"), alerts: alerts.into_iter().map(row).collect(), webhook, generated_secret: extra.generated_secret, error: extra.error, notice: extra.notice };
     Ok(no_store(render(&view, status)))
-}
-
-#[derive(Deserialize)]
-pub struct NoticeQuery {
-    notice: Option<String>,
 }
 
 pub async fn alerts_page(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<NoticeQuery>) -> PageResult {

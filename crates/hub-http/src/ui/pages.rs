@@ -21,7 +21,7 @@ use crate::admin::{add_provider_service, Actor};
 use crate::context::RequestCtx;
 use crate::state::AppState;
 
-type PageResult = Result<Response, Response>;
+pub(super) type PageResult = Result<Response, Response>;
 
 pub(super) fn render(t: &impl Template, status: StatusCode) -> Response {
     match t.render() {
@@ -189,7 +189,7 @@ async fn start_session(state: &AppState, headers: &HeaderMap, user_id: &str) -> 
 
 #[derive(Deserialize)]
 pub struct NoticeQuery {
-    notice: Option<String>,
+    pub(super) notice: Option<String>,
 }
 
 fn notice_text(code: Option<&str>) -> Option<String> {
