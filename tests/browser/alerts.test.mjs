@@ -6,7 +6,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { ARTIFACTS, HUB_BIN, chat, describeProc, runOnce, sleep, startStack } from './harness.mjs';
+import { ARTIFACTS, HUB_BIN, chat, runOnce, sleep, startStack, steps } from './harness.mjs';
 
 const PROVIDER_KEY = 'sk-browser-alerts-provider-key-0123456789';
 const OWNER_EMAIL = 'owner@example.com';
@@ -20,19 +20,7 @@ describe('alerts in a headless browser', () => {
   let stack;
   let page;
   let key;
-  let broken = false;
-
-  const step = (name, fn) => it(name, async (t) => {
-    if (broken) { t.skip('an earlier step failed'); return; }
-    try {
-      await fn(t);
-    } catch (err) {
-      broken = true;
-      await page?.screenshot({ path: path.join(ARTIFACTS, 'alerts-failure.png'), fullPage: true }).catch(() => {});
-      if (stack) err.message += `\n${describeProc(stack.hub)}`;
-      throw err;
-    }
-  });
+  const step = steps(it, 'alerts-failure.png', () => ({ page, hub: stack?.hub }));
 
   before(async () => {
     stack = await startStack({ providerKey: PROVIDER_KEY, serveArgs: ['--alert-spike-min-calls', String(SPIKE_MIN_CALLS)], failureShot: 'alerts-failure.png' });

@@ -171,3 +171,24 @@ export async function startStack({ providerKey, serveArgs = [], failureShot }) {
   };
   return { dataDir, sim, hub, hubUrl, setupUrl, browser, context, page, stop };
 }
+
+/**
+ * Steps of one flow: later steps depend on earlier ones, so after the first failure the rest are
+ * skipped; the failure leaves a screenshot (`failureShot`) and the hub's output in the error.
+ * `current()` answers the flow's `{ page, hub }` at the time.
+ */
+export function steps(it, failureShot, current) {
+  let broken = false;
+  return (name, fn) => it(name, async (t) => {
+    if (broken) { t.skip('an earlier step failed'); return; }
+    try {
+      await fn(t);
+    } catch (err) {
+      broken = true;
+      const { page, hub } = current();
+      await page?.screenshot({ path: path.join(ARTIFACTS, failureShot), fullPage: true }).catch(() => {});
+      if (hub) err.message += `\n${describeProc(hub)}`;
+      throw err;
+    }
+  });
+}

@@ -10,7 +10,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { ARTIFACTS, chat, describeProc, sleep, startStack } from './harness.mjs';
+import { ARTIFACTS, chat, sleep, startStack, steps } from './harness.mjs';
 
 const PROVIDER_KEY = 'sk-browser-test-provider-key-0123456789';
 const OWNER_EMAIL = 'owner@example.com';
@@ -32,22 +32,7 @@ describe('seed flow in a headless browser', () => {
   let page;
   let key;
   let kid;
-  let broken = false; // later steps depend on earlier ones; skip them once one has failed
-
-  /** Wraps a step so that after the first failure the remaining steps are skipped. */
-  const step = (name, fn) => it(name, async (t) => {
-    if (broken) { t.skip('an earlier step failed'); return; }
-    try {
-      await fn(t);
-    } catch (err) {
-      broken = true;
-      if (page) {
-        await page.screenshot({ path: path.join(ARTIFACTS, 'failure.png'), fullPage: true }).catch(() => {});
-      }
-      if (hub) err.message += `\n${describeProc(hub)}`;
-      throw err;
-    }
-  });
+  const step = steps(it, 'failure.png', () => ({ page, hub }));
 
   const rowFor = (k) => page.locator(`tr[data-kid="${k}"]`);
 
