@@ -99,6 +99,8 @@ pub enum SubjectType {
     Key,
     Kid,
     Credential,
+    /// A user account (a user's budget).
+    User,
 }
 
 impl SubjectType {
@@ -107,6 +109,7 @@ impl SubjectType {
             SubjectType::Key => "key",
             SubjectType::Kid => "kid",
             SubjectType::Credential => "credential",
+            SubjectType::User => "user",
         }
     }
 }

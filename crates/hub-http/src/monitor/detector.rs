@@ -118,6 +118,10 @@ impl Detector {
                     }
                 }
             }
+            Event::BudgetCrossed(draft) => {
+                // Each share is crossed once: stored without a cool-down.
+                self.store_alert(state, &draft, 0).await;
+            }
             Event::AuthFailed { kid, at_ms } => {
                 let Some(attempts) = self.failures.record(&kid, at_ms, &self.thresholds) else { return };
                 if self.cooling_down(AlertKind::FailedAttempts, &kid) {
@@ -142,7 +146,8 @@ impl Detector {
                     message: format!("{attempts} failed attempts with the kid {kid} of key \"{}\" within {minutes} minutes", key.name),
                     detail: json!({"key_id": key.id, "attempts": attempts, "window_secs": alerts::FAILED_ATTEMPTS_WINDOW_MS / 1000}),
                 };
-                self.store_alert(state, draft).await;
+                let cooldown = self.thresholds.cooldown_ms;
+                self.store_alert(state, &draft, cooldown).await;
             }
         }
     }
@@ -195,11 +200,12 @@ impl Detector {
             return;
         }
         self.raised.insert((draft.kind, draft.subject_id.clone()), now_ms());
-        self.store_alert(state, draft).await;
+        let cooldown = self.thresholds.cooldown_ms;
+        self.store_alert(state, &draft, cooldown).await;
     }
 
-    async fn store_alert(&mut self, state: &AppState, draft: AlertDraft) {
-        let stored = state.store.raise_alert(&draft, self.thresholds.cooldown_ms).await;
+    async fn store_alert(&mut self, state: &AppState, draft: &AlertDraft, cooldown_ms: i64) {
+        let stored = state.store.raise_alert(draft, cooldown_ms).await;
         match stored {
             Ok(Some(alert)) => {
                 tracing::info!(kind = %alert.kind, subject_type = %alert.subject_type, subject = %alert.subject_id, "alert raised");

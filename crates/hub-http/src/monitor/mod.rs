@@ -14,6 +14,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
+use hub_core::alerts::{AlertDraft, SubjectType};
 use hub_core::usage::UsageRecord;
 use hub_providers::webhook::WebhookClient;
 use hub_store::keys::StoredSecret;
@@ -33,6 +34,8 @@ pub enum Event {
     /// A well-formed key was refused after its lookup (unknown kid or wrong secret, revoked,
     /// expired, replaced): the detector finds out off the request path whether the kid exists.
     AuthFailed { kid: String, at_ms: i64 },
+    /// A budget share was crossed (each share once, so no cool-down applies).
+    BudgetCrossed(AlertDraft),
 }
 
 pub struct Monitor {
@@ -80,6 +83,15 @@ impl Monitor {
         }
     }
 
+    /// For budgets: a key's or user's spending went from `before` to `after` of `budget`
+    /// (nano-credits). Raises a `budget_threshold` alert when that crossed 50, 80 or 100 %.
+    /// Cheap when nothing was crossed; never waits.
+    pub fn on_budget_spent(&self, subject_type: SubjectType, subject_id: &str, before: i64, after: i64, budget: i64) {
+        if let Some(threshold) = hub_core::alerts::budget_threshold_crossed(before, after, budget) {
+            self.send(Event::BudgetCrossed(hub_core::alerts::budget_alert(subject_type, subject_id, threshold, after, budget)));
+        }
+    }
+
     fn send(&self, event: Event) {
         if self.events.try_send(event).is_err() {
             self.calls.alert_events_dropped.fetch_add(1, Ordering::Relaxed);
@@ -92,5 +104,25 @@ impl Monitor {
 
     pub fn set_unread_alerts(&self, n: i64) {
         self.unread_alerts.store(n, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_budget_share_crossed_reaches_the_detector() {
+        let (m, mut rx) = Monitor::new(WebhookClient::new().unwrap());
+        m.on_budget_spent(SubjectType::Key, "key_1", 0, 40, 100);
+        assert!(rx.try_recv().is_err(), "nothing crossed");
+        m.on_budget_spent(SubjectType::Key, "key_1", 40, 85, 100);
+        match rx.try_recv() {
+            Ok(Event::BudgetCrossed(d)) => {
+                assert_eq!((d.subject_type, d.subject_id.as_str()), (SubjectType::Key, "key_1"));
+                assert_eq!(d.detail["threshold_percent"], 80);
+            }
+            _ => panic!("no budget event"),
+        }
     }
 }

@@ -59,6 +59,7 @@ fn row(a: Alert) -> AlertRow {
     let (subject, link) = match a.subject_type.as_str() {
         "credential" => (format!("credential {}", a.subject_id), "/settings/providers".to_owned()),
         "kid" => (format!("kid {}", a.subject_id), format!("/settings/api-keys/{}", a.subject_id)),
+        "user" => (format!("user {}", a.subject_id), "/settings/api-keys".to_owned()),
         _ => (a.detail["kid"].as_str().map_or_else(|| format!("key {}", a.subject_id), |k| format!("key {k}")), format!("/settings/api-keys/{}", a.subject_id)),
     };
     AlertRow {
