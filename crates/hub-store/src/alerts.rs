@@ -167,7 +167,7 @@ impl Store {
         }
         let Sealed { ciphertext, nonce } = crypto::seal(master_key, secret.expose().as_bytes(), WEBHOOK_NAME)?;
         let info = WebhookInfo { url, secret_hint: secret.hint(), updated_at: now_ms() };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM alert_webhook WHERE name = $1").bind(WEBHOOK_NAME).execute(&mut *tx).await?;
         sqlx::query("INSERT INTO alert_webhook (name, url, secret_ciphertext, secret_nonce, key_version, secret_hint, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(WEBHOOK_NAME)
