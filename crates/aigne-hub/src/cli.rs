@@ -52,7 +52,7 @@ pub struct ServeArgs {
     #[arg(long, env = "AIGNE_HUB_DRAIN_TIMEOUT_SECS", default_value_t = 60)]
     pub drain_timeout_secs: u64,
     /// Mark session cookies Secure (set this when users reach the hub over HTTPS).
-    #[arg(long, env = "AIGNE_HUB_SECURE_COOKIES")]
+    #[arg(long, env = "AIGNE_HUB_SECURE_COOKIES", value_parser = clap::builder::BoolishValueParser::new())]
     pub secure_cookies: bool,
     /// How long a URL to a generated image the hub stored stays valid, in seconds.
     #[arg(long, env = "AIGNE_HUB_FILE_URL_TTL_SECS", default_value_t = 3600)]
@@ -65,7 +65,7 @@ pub struct ServeArgs {
     #[arg(long, env = "AIGNE_HUB_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
     /// Serve Prometheus metrics at GET /metrics.
-    #[arg(long, env = "AIGNE_HUB_METRICS")]
+    #[arg(long, env = "AIGNE_HUB_METRICS", value_parser = clap::builder::BoolishValueParser::new())]
     pub metrics: bool,
     /// Require `Authorization: Bearer <token>` on /metrics.
     #[arg(long, env = "AIGNE_HUB_METRICS_TOKEN", hide_env_values = true)]

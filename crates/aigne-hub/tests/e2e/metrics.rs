@@ -93,7 +93,7 @@ async fn metrics_need_the_token_when_one_is_set() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counters_follow_the_calls_and_hold_no_secret() {
-    let env = setup_with(SimConfig::default(), |o| o.serve_arg("--metrics")).await;
+    let env = setup_with(SimConfig::default(), |o| o.env("AIGNE_HUB_METRICS", "1")).await;
     for _ in 0..3 {
         expect_completion(chat(&env.hub, &env.key.key, &hello()).await).await;
     }
