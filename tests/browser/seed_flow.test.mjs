@@ -9,20 +9,8 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtemp, mkdir, rm } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repoRoot = path.resolve(here, '..', '..');
-const HUB_BIN = process.env.AIGNE_HUB_BIN || path.join(repoRoot, 'target', 'debug', 'aigne-hub');
-const SIM_BIN = process.env.UPSTREAM_SIM_BIN || path.join(repoRoot, 'target', 'debug', 'upstream-sim');
-const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-const ARTIFACTS = process.env.BROWSER_ARTIFACTS_DIR || path.join(repoRoot, 'target', 'browser-artifacts');
+import { ARTIFACTS, chat, sleep, startStack, steps } from './harness.mjs';
 
 const PROVIDER_KEY = 'sk-browser-test-provider-key-0123456789';
 const OWNER_EMAIL = 'owner@example.com';
@@ -31,181 +19,30 @@ const KEY_NAME = 'dev-server-integration';
 // Key names are limited to 64 characters, so the payload is kept just under that.
 const XSS_NAME = '<img src=x onerror="window.__xss=1"><script>__xss=1</script>';
 const KEY_RE = /^aih_[0-9A-Za-z]{12}_[0-9A-Za-z]{49}$/;
-const STARTUP_TIMEOUT_MS = 30_000;
-
-// ---------------------------------------------------------------------------------------------
-// Process handling
-
-const children = new Set();
-const childEnv = { ...process.env, NO_COLOR: '1' };
-
-function killAll(signal = 'SIGTERM') {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null) {
-      try { child.kill(signal); } catch { /* already gone */ }
-    }
-  }
-}
-// Last resort if the runner exits without reaching the `after` hook.
-process.on('exit', () => killAll('SIGKILL'));
-
-/** Starts a long-running binary and keeps its output for diagnostics. */
-function startProcess(name, bin, args) {
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv });
-  children.add(child);
-  const proc = { name, child, stdout: '', stderr: '', exited: null };
-  child.stdout.setEncoding('utf8');
-  child.stderr.setEncoding('utf8');
-  child.stdout.on('data', (d) => { proc.stdout += d; });
-  child.stderr.on('data', (d) => { proc.stderr += d; });
-  proc.exited = new Promise((resolve) => {
-    child.on('exit', (code, signal) => { children.delete(child); resolve({ code, signal }); });
-    child.on('error', (err) => { children.delete(child); proc.stderr += `\nspawn error: ${err.message}`; resolve({ code: null, signal: null, err }); });
-  });
-  return proc;
-}
-
-function describeProc(proc) {
-  // eslint-disable-next-line no-control-regex
-  const tail = (s) => s.replace(/\x1b\[[0-9;]*m/g, '').split('\n').slice(-30).join('\n');
-  return `--- ${proc.name} stdout ---\n${tail(proc.stdout)}\n--- ${proc.name} stderr ---\n${tail(proc.stderr)}`;
-}
-
-/** Waits until the process's stdout matches `re`; fails early if the process exits. */
-async function waitForStdout(proc, re, timeoutMs = STARTUP_TIMEOUT_MS) {
-  const deadline = Date.now() + timeoutMs;
-  let gone = false;
-  proc.exited.then(() => { gone = true; });
-  for (;;) {
-    const m = proc.stdout.match(re);
-    if (m) return m;
-    if (gone) throw new Error(`${proc.name} exited before printing ${re}\n${describeProc(proc)}`);
-    if (Date.now() > deadline) throw new Error(`${proc.name} did not print ${re} within ${timeoutMs} ms\n${describeProc(proc)}`);
-    await sleep(50);
-  }
-}
-
-/** Runs a short command to completion, feeding `input` on stdin. */
-function runOnce(bin, args, input) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'], env: childEnv });
-    children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', (err) => { clearTimeout(timer); children.delete(child); reject(err); });
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code, signal, stdout, stderr });
-    });
-    child.stdin.end(input ?? '');
-  });
-}
-
-async function stopProcess(proc) {
-  if (!proc) return;
-  const { child } = proc;
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  const timedOut = await Promise.race([proc.exited.then(() => false), sleep(10_000).then(() => true)]);
-  if (timedOut) {
-    child.kill('SIGKILL');
-    await proc.exited;
-  }
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// ---------------------------------------------------------------------------------------------
-// Helpers for the hub's API
-
-async function chat(hubUrl, key) {
-  const res = await fetch(`${hubUrl}/api/v1/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-    body: JSON.stringify({ model: 'aignehub/gpt-3.5-turbo', messages: [{ role: 'user', content: 'Hello!' }] }),
-  });
-  const text = await res.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* left as text */ }
-  return { status: res.status, json, text };
-}
 
 // ---------------------------------------------------------------------------------------------
 // The flow
 
 describe('seed flow in a headless browser', () => {
-  let dataDir;
-  let sim;
+  let stack;
   let hub;
   let hubUrl;
   let setupUrl;
-  let browser;
   let context;
   let page;
   let key;
   let kid;
-  let broken = false; // later steps depend on earlier ones; skip them once one has failed
-
-  /** Wraps a step so that after the first failure the remaining steps are skipped. */
-  const step = (name, fn) => it(name, async (t) => {
-    if (broken) { t.skip('an earlier step failed'); return; }
-    try {
-      await fn(t);
-    } catch (err) {
-      broken = true;
-      if (page) {
-        await page.screenshot({ path: path.join(ARTIFACTS, 'failure.png'), fullPage: true }).catch(() => {});
-      }
-      if (hub) err.message += `\n${describeProc(hub)}`;
-      throw err;
-    }
-  });
+  const step = steps(it, 'failure.png', () => ({ page, hub }));
 
   const rowFor = (k) => page.locator(`tr[data-kid="${k}"]`);
 
   before(async () => {
-    for (const [what, bin] of [['aigne-hub', HUB_BIN], ['upstream-sim', SIM_BIN], ['chromium', CHROMIUM_BIN]]) {
-      assert.ok(existsSync(bin), `${what} binary not found at ${bin}`);
-    }
-    await mkdir(ARTIFACTS, { recursive: true });
-    await rm(path.join(ARTIFACTS, 'failure.png'), { force: true });
-    dataDir = await mkdtemp(path.join(tmpdir(), 'aigne-hub-browser-'));
-
-    sim = startProcess('upstream-sim', SIM_BIN, ['--listen', '127.0.0.1:0']);
-    const [, simUrl] = await waitForStdout(sim, /listening on (http:\/\/\S+)/);
-
-    const add = await runOnce(HUB_BIN, ['provider', 'add', 'openai', '--base-url', `${simUrl}/v1`, '--api-key-stdin', '--data-dir', dataDir], `${PROVIDER_KEY}\n`);
-    assert.equal(add.code, 0, `provider add failed (code ${add.code}, signal ${add.signal})\n${add.stdout}\n${add.stderr}`);
-
-    hub = startProcess('aigne-hub', HUB_BIN, ['serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0']);
-    [, hubUrl] = await waitForStdout(hub, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
-    [, setupUrl] = await waitForStdout(hub, /Create it within one hour \(one use\): (http:\/\/\S+\/setup\?token=\S+)/);
-
-    browser = await chromium.launch({
-      executablePath: CHROMIUM_BIN,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    context = await browser.newContext({
-      permissions: ['clipboard-read', 'clipboard-write'],
-      viewport: { width: 1280, height: 900 },
-    });
-    page = await context.newPage();
-    page.setDefaultTimeout(15_000);
-    page.on('pageerror', (err) => { process.stderr.write(`page error: ${err.message}\n`); });
+    stack = await startStack({ providerKey: PROVIDER_KEY, failureShot: 'failure.png' });
+    ({ hub, hubUrl, setupUrl, context, page } = stack);
   });
 
   after(async () => {
-    await context?.close().catch(() => {});
-    await browser?.close().catch(() => {});
-    await stopProcess(hub);
-    await stopProcess(sim);
-    killAll('SIGKILL');
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    await stack?.stop();
   });
 
   step('setup link creates the owner and logs in', async () => {

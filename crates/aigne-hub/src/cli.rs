@@ -142,7 +142,7 @@ pub struct ServeArgs {
     #[arg(long, env = "AIGNE_HUB_DRAIN_TIMEOUT_SECS", default_value_t = 60)]
     pub drain_timeout_secs: u64,
     /// Mark session cookies Secure (set this when users reach the hub over HTTPS).
-    #[arg(long, env = "AIGNE_HUB_SECURE_COOKIES")]
+    #[arg(long, env = "AIGNE_HUB_SECURE_COOKIES", value_parser = clap::builder::BoolishValueParser::new())]
     pub secure_cookies: bool,
     /// How long a URL to a generated image the hub stored stays valid, in seconds.
     #[arg(long, env = "AIGNE_HUB_FILE_URL_TTL_SECS", default_value_t = 3600)]
@@ -154,6 +154,27 @@ pub struct ServeArgs {
     /// right-most hop that is not one of them is the client. Without it the header is ignored.
     #[arg(long, env = "AIGNE_HUB_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
+    /// Serve Prometheus metrics at GET /metrics.
+    #[arg(long, env = "AIGNE_HUB_METRICS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub metrics: bool,
+    /// Require `Authorization: Bearer <token>` on /metrics.
+    #[arg(long, env = "AIGNE_HUB_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Alert when a key is used after this many days without use.
+    #[arg(long, env = "AIGNE_HUB_ALERT_SILENCE_DAYS", default_value_t = hub_core::alerts::DEFAULT_SILENCE_MS / 86_400_000)]
+    pub alert_silence_days: i64,
+    /// A usage spike needs at least this many calls in 5 minutes…
+    #[arg(long, env = "AIGNE_HUB_ALERT_SPIKE_MIN_CALLS", default_value_t = hub_core::alerts::DEFAULT_SPIKE_MIN_CALLS)]
+    pub alert_spike_min_calls: u64,
+    /// …and this many times the key's own rate over the hour before.
+    #[arg(long, env = "AIGNE_HUB_ALERT_SPIKE_FACTOR", default_value_t = hub_core::alerts::DEFAULT_SPIKE_FACTOR)]
+    pub alert_spike_factor: u64,
+    /// Failed attempts against one kid within 10 minutes that raise an alert.
+    #[arg(long, env = "AIGNE_HUB_ALERT_FAILED_ATTEMPTS", default_value_t = hub_core::alerts::DEFAULT_FAILED_ATTEMPTS)]
+    pub alert_failed_attempts: u32,
+    /// At most one alert per kind and subject within this many seconds.
+    #[arg(long, env = "AIGNE_HUB_ALERT_COOLDOWN_SECS", default_value_t = hub_core::alerts::DEFAULT_COOLDOWN_MS / 1000)]
+    pub alert_cooldown_secs: i64,
 }
 
 #[derive(Subcommand, Debug)]

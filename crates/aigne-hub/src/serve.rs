@@ -59,6 +59,15 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
     config.file_url_ttl_secs = args.file_url_ttl_secs;
     config.file_retention_secs = args.file_retention_secs;
     config.trusted_proxies = hub_core::scopes::parse_nets(&args.trusted_proxies).map_err(|e| format!("--trusted-proxies: {e}"))?;
+    config.metrics_enabled = args.metrics;
+    config.metrics_token = args.metrics_token.clone().filter(|t| !t.is_empty()).map(hub_core::Secret::new);
+    config.alerts = hub_core::alerts::Thresholds {
+        silence_ms: args.alert_silence_days.saturating_mul(86_400_000),
+        spike_min_calls: args.alert_spike_min_calls.max(1),
+        spike_factor: args.alert_spike_factor.max(1),
+        failed_attempts: args.alert_failed_attempts.max(1),
+        cooldown_ms: args.alert_cooldown_secs.saturating_mul(1000),
+    };
     let file_store = hub_store::files::FileStore::open(data_dir)?;
     let files = hub_http::files::SignedFiles::new(file_store.clone(), &server_secrets.pepper.0);
     let file_retention = Duration::from_secs(args.file_retention_secs);
@@ -68,6 +77,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
     let public_url = config.public_url.trim_end_matches('/').to_owned();
 
     let client = HttpClient::new(Timeouts::default())?;
+    let (monitor, alert_events) = hub_http::monitor::Monitor::new(hub_providers::webhook::WebhookClient::new()?);
     let state = AppState::new(Inner {
         config,
         store: store.clone(),
@@ -84,6 +94,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
         accountant,
         limiters: hub_http::inference::limits::KeyLimiters::default(),
         idempotency: Default::default(),
+        monitor,
         ready: AtomicBool::new(true),
     });
 
@@ -101,6 +112,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
     let watcher = ChangeWatcher { store: store.clone(), keys, providers, rates, credit, master_key: server_secrets.master_key.clone() };
     let watcher_task = tokio::spawn(watcher.run(CHANGE_POLL, from_seq));
     let sweep_task = tokio::spawn(file_store.run_sweeper(FILE_SWEEP, file_retention));
+    let detector_task = tokio::spawn(hub_http::monitor::detector::run(state.clone(), alert_events));
 
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let writer = LedgerWriter::new(Arc::clone(&journal), store.clone());
@@ -134,6 +146,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
     }
     watcher_task.abort();
     sweep_task.abort();
+    detector_task.abort();
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -5,6 +5,7 @@
 
 pub mod aigne;
 pub mod aliases;
+pub mod alerts;
 pub mod anthropic;
 pub mod base62;
 pub mod budget;

@@ -4,7 +4,8 @@
 //!   DID is [`AIGNE_HUB_DID`] and calls `origin + mountPoint + /api/v2/…`. Without `type=json`
 //!   the same object is answered as a script (`window.blocklet = …`), as a Blocklet Server does.
 //! - `GET /api/ai/models?type=chat|image|embedding|video` (public): the catalog models of the
-//!   configured, callable providers, in the SDK's model-list shape, with their rates.
+//!   configured, callable providers, in the SDK's model-list shape, with their rates; `status`
+//!   adds what the hub saw of each model's recent calls (success rate, median latency).
 //! - `GET /api/v2/status` (bearer key): whether this key can call models now (with credit billing
 //!   on, `code` 402 when its owner has no credit left).
 //! - `GET /api/user/info` (bearer key): who the key belongs to, whether credit billing is on, the
@@ -96,10 +97,19 @@ pub async fn models(State(state): State<AppState>, RawQuery(query): RawQuery) ->
                 listed.input_credits_per_token = rate.input.to_string();
                 listed.output_credits_per_token = rate.output.to_string();
             }
+            listed.status = Some(observed_status(&state, &provider, m.id));
             listed
         })
         .collect();
     Json(list).into_response()
+}
+
+/// A model's status from the hub's own recent calls to it (see `monitor::routed`).
+fn observed_status(state: &AppState, provider: &str, model: &str) -> listing::ModelStatus {
+    match state.monitor.routed.health(provider, model, hub_core::ids::now_ms()) {
+        Some(h) => listing::ModelStatus { available: h.available, success_rate: Some(h.success_ratio), latency_p50_ms: h.p50_ms, sample_size: Some(h.calls) },
+        None => listing::ModelStatus::AVAILABLE,
+    }
 }
 
 #[derive(Serialize)]

@@ -22,6 +22,12 @@ pub struct HttpConfig {
     /// Proxies whose `X-Forwarded-For` is believed (the right-most hop not in this list is
     /// the client); empty: the peer address is the client.
     pub trusted_proxies: Vec<hub_core::scopes::IpNet>,
+    /// Serve `GET /metrics` (off by default).
+    pub metrics_enabled: bool,
+    /// When set, `/metrics` wants `Authorization: Bearer <token>`.
+    pub metrics_token: Option<hub_core::Secret>,
+    /// Thresholds of the alert rules.
+    pub alerts: hub_core::alerts::Thresholds,
 }
 
 impl HttpConfig {
@@ -36,6 +42,9 @@ impl HttpConfig {
             file_url_ttl_secs: 3600,
             file_retention_secs: 24 * 3600,
             trusted_proxies: Vec::new(),
+            metrics_enabled: false,
+            metrics_token: None,
+            alerts: hub_core::alerts::Thresholds::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod context;
 pub mod error;
 pub mod files;
 pub mod inference;
+pub mod monitor;
 pub mod ops;
 pub mod routes;
 pub mod server;

@@ -49,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/user/info", get(aigne::user_info))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .route("/files/{id}", get(crate::files::serve))
         .merge(admin::router())
         .merge(ui::router())

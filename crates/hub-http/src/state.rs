@@ -43,6 +43,8 @@ pub struct Inner {
     pub limiters: crate::inference::limits::KeyLimiters,
     /// Calls under an `Idempotency-Key` (and identical AIGNE retries), live and kept.
     pub idempotency: Arc<crate::inference::idempotency::IdempotencyTable>,
+    /// Metrics, model status and the alert detector's event queue.
+    pub monitor: crate::monitor::Monitor,
     /// False once shutdown begins: `/readyz` fails first, new calls are refused.
     pub ready: AtomicBool,
 }

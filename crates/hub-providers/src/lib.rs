@@ -18,6 +18,7 @@ pub mod openai_images;
 pub mod registry;
 mod reply;
 pub mod sse;
+pub mod webhook;
 
 pub use adapter::{Adapter, ChatReply, ChunkStream, StreamReply, Target};
 pub use client::{HttpClient, Timeouts};

@@ -27,7 +27,7 @@ impl Store {
     /// Creates or replaces an alias, and audits it.
     pub async fn set_alias(&self, alias: &ModelAlias, actor: &str, address: Option<&str>) -> Result<(), StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let updated = sqlx::query("UPDATE model_aliases SET targets = $1, updated_at = $2 WHERE name = $3")
             .bind(alias.targets_text())
             .bind(now)
@@ -52,7 +52,7 @@ impl Store {
     /// Deletes an alias; `false` when there was none.
     pub async fn delete_alias(&self, name: &str, actor: &str, address: Option<&str>) -> Result<bool, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let gone = sqlx::query("DELETE FROM model_aliases WHERE name = $1").bind(name).execute(&mut *tx).await?.rows_affected() > 0;
         if gone {
             record_change_in(&mut tx, ChangeKind::Provider, CHANGE_REF, now).await?;

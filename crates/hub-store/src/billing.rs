@@ -126,7 +126,7 @@ impl Store {
             return Err(StoreError::Invalid("a rate names a provider and a model".into()));
         }
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(&format!(
             "INSERT INTO model_rates ({RATE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
              ON CONFLICT (provider, model) DO UPDATE SET input = excluded.input, output = excluded.output, \
@@ -162,7 +162,7 @@ impl Store {
     /// Removes an override (the list price applies again). False when there was none.
     pub async fn delete_rate(&self, provider: &str, model: &str, who: AuditActor<'_>) -> Result<bool, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM model_rates WHERE provider = $1 AND model = $2").bind(provider).bind(model).execute(&mut *tx).await?;
         if done.rows_affected() == 0 {
             return Ok(false);
@@ -200,7 +200,7 @@ impl Store {
             }
         }
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let values = [
             (SETTING_BILLING, if s.billing_enabled { "1".to_owned() } else { "0".to_owned() }),
             (SETTING_STARTER, s.starter_grant.0.to_string()),
@@ -253,7 +253,7 @@ impl Store {
             note: note.map(|n| n.chars().filter(|c| !c.is_control()).take(200).collect()),
             ts: now,
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO credit_grants (id, user_id, amount, expires_at, actor, note, ts) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(&grant.id)
             .bind(&grant.user_id)

@@ -68,6 +68,17 @@ impl Store {
         Ok(Store { pool, backend })
     }
 
+    /// A transaction that writes. On SQLite it takes the write lock at its start
+    /// (`BEGIN IMMEDIATE`, waiting up to the busy timeout like any write): a deferred transaction
+    /// that reads and then writes fails at once with "database is locked" when another process
+    /// (the CLI, the server's background writers) committed in between, and no timeout helps it.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }

@@ -203,7 +203,7 @@ pub struct NewKey<'a> {
 impl Store {
     pub async fn create_key(&self, new: NewKey<'_>) -> Result<KeyInfo, StoreError> {
         let name = normalize_key_name(new.name)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let taken = sqlx::query("SELECT 1 AS x FROM api_keys WHERE owner_id = $1 AND name = $2 AND revoked_at IS NULL")
             .bind(new.owner_id)
             .bind(&name)
@@ -266,7 +266,7 @@ impl Store {
     /// Revokes a key (all its secrets). Returns false if it was already revoked.
     pub async fn revoke_key(&self, key_id: &str) -> Result<bool, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let res = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(key_id)
@@ -422,7 +422,7 @@ impl Store {
             return Err(StoreError::Conflict("the key is revoked".into()));
         }
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         write_policy(&mut tx, &info.id, policy).await?;
         record_change_in(&mut tx, ChangeKind::Key, &info.id, now).await?;
         tx.commit().await?;
@@ -443,7 +443,7 @@ impl Store {
         let key = hub_core::ApiKey::generate(&mut rand::rngs::OsRng, key_type);
         let hash = key.hash(pepper);
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE api_key_secrets SET expires_at = $1 WHERE key_id = $2 AND expires_at IS NOT NULL AND expires_at > $1")
             .bind(now)
             .bind(&info.id)

@@ -4,6 +4,7 @@
 
 pub mod aliases;
 pub mod billing;
+pub mod alerts;
 pub mod changes;
 pub mod credit_directory;
 pub mod crypto;

@@ -70,7 +70,7 @@ impl Store {
         let (name, kind) = parse_provider_name(name)?;
         let base_url = hub_core::provider::check_base_url(base_url).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let existing = sqlx::query("SELECT id FROM providers WHERE name = $1").bind(&name).fetch_optional(&mut *tx).await?;
         let id = match existing {
             Some(r) => {

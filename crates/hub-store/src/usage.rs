@@ -167,7 +167,7 @@ impl Store {
         if records.is_empty() {
             return Ok(0);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut inserted: HashSet<&str> = HashSet::new();
         for chunk in statement_chunks(records) {
             let sql = insert_sql(self.backend, chunk.len(), dedupe);

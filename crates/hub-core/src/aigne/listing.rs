@@ -38,9 +38,26 @@ fn type_name(kind: ModelKind) -> &'static str {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// `available`, which the SDK reads, and what the hub observed of the model's recent calls
+/// (absent when it was not called lately).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ModelStatus {
     pub available: bool,
+    /// Share of recent calls that succeeded, 0–1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success_rate: Option<f64>,
+    /// Median duration of recent successful calls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_p50_ms: Option<u64>,
+    /// How many recent calls those figures come from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample_size: Option<usize>,
+}
+
+impl ModelStatus {
+    /// A model nothing is known against.
+    pub const AVAILABLE: ModelStatus = ModelStatus { available: true, success_rate: None, latency_p50_ms: None, sample_size: None };
 }
 
 /// One model: `key` is `provider/model`, as chat calls name it. The credit rates are strings, as
@@ -73,6 +90,6 @@ pub fn listed(provider: &str, display_name: &str, m: &CatalogModel) -> ListedMod
         input_credits_per_token: "0".to_owned(),
         output_credits_per_token: "0".to_owned(),
         model_metadata: None,
-        status: Some(ModelStatus { available: true }),
+        status: Some(ModelStatus::AVAILABLE),
     }
 }

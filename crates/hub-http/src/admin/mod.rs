@@ -24,9 +24,12 @@ use crate::ui::session;
 
 pub mod aliases;
 pub mod money;
+mod alerts;
+pub(crate) use alerts::{clear_webhook, refresh_unread, set_webhook, test_webhook};
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(alerts::router())
         .route("/api/admin/keys", get(list_keys).post(create_key))
         .route("/api/admin/keys/{kid}", get(get_key).patch(update_key))
         .route("/api/admin/keys/{kid}/revoke", post(revoke_key))

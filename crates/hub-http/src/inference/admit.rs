@@ -50,6 +50,9 @@ pub struct CallGuard {
     kind: Option<ProviderKind>,
     /// Images the upstream delivered (image calls), priced per image.
     images_delivered: u64,
+    /// Who called and from where, for the monitor (a shared pointer, no copy per call).
+    caller: std::sync::Arc<hub_store::keys::StoredSecret>,
+    client_ip: Option<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -109,6 +112,8 @@ pub async fn admit(state: &AppState, caller: &Caller, ctx: &RequestCtx, intent: 
         reserved: NanoCredits::ZERO,
         billed: false,
     };
+    state.monitor.on_admit();
+    let caller = std::sync::Arc::clone(&caller.secret);
     Ok(CallGuard {
         state: state.clone(),
         hold,
@@ -124,6 +129,8 @@ pub async fn admit(state: &AppState, caller: &Caller, ctx: &RequestCtx, intent: 
         rate: None,
         kind: None,
         images_delivered: 0,
+        caller,
+        client_ip: ctx.client_ip,
     })
 }
 
@@ -300,6 +307,7 @@ impl CallGuard {
         }
         // The guard is done with its hold: the record takes it over.
         let record = UsageRecord::settled(std::mem::take(&mut self.hold), settlement);
+        self.state.monitor.on_settle(&record, &self.caller, self.client_ip);
         // A failed journal write is logged there; the record still reaches the database.
         let _ = self.state.journal.settle(record, self.hold_ticket);
     }
@@ -328,7 +336,10 @@ impl CallGuard {
                 // The upstream reported more than the call's bounds: billed, and said so.
                 tracing::warn!(request_id = %self.hold.request_id, reserved = r.amount.0, charged = settlement.credits.0, "call cost more than its reservation");
             }
-            self.state.accountant.settle(r, settlement.credits);
+            let spent = self.state.accountant.settle(r, settlement.credits);
+            if let (Some((before, after)), Some(budget)) = (spent, self.caller.policy.budget.as_ref()) {
+                self.state.monitor.on_budget_spent(hub_core::alerts::SubjectType::Key, &self.hold.key_id, before.0, after.0, budget.limit.0);
+            }
         }
     }
 }

@@ -40,7 +40,17 @@ pub async fn authenticate(state: &AppState, token: &str, family: RouteFamily) ->
     })?;
     // The prefix alone decides which route families a key may try: refused before any lookup.
     authorize::key_type(family, key.key_type())?;
-    let secret = state.keys.lookup(&key).await?.ok_or(AuthFailure::UnknownKey)?;
+    let checked = check(state, &key).await;
+    if let Err(e) = &checked {
+        state.monitor.on_auth_failure(key.kid(), e);
+    }
+    checked
+}
+
+/// Lookup, then the key's status. Every refusal after the lookup goes to the alert detector
+/// (repeated failures against one kid); the client sees the same answer either way.
+async fn check(state: &AppState, key: &ApiKey) -> Result<Caller, ApiError> {
+    let secret = state.keys.lookup(key).await?.ok_or(AuthFailure::UnknownKey)?;
     let now = hub_core::ids::now_ms();
     if secret.revoked_at.is_some() {
         return Err(AuthFailure::RevokedKey.into());

@@ -147,15 +147,20 @@ impl Accountant {
     }
 
     /// Charges `charged` (the record's credits; it may exceed the reservation when the upstream
-    /// reported more than the bounds) and releases the reservation.
-    pub fn settle(&self, r: Reservation, charged: NanoCredits) {
+    /// reported more than the bounds) and releases the reservation. Returns the key's spending
+    /// in its window before and after the charge, when the key has a budget (for the budget
+    /// threshold alerts).
+    pub fn settle(&self, r: Reservation, charged: NanoCredits) -> Option<(NanoCredits, NanoCredits)> {
         let mut books = self.books.lock();
+        let mut key_spent = None;
         if let Some((key_id, window)) = &r.key {
             if let Some(book) = books.keys.get_mut(key_id) {
                 book.reserved = NanoCredits(book.reserved.0.saturating_sub(r.amount.0));
                 // Counted where the database counts it: in the window the call started in.
                 if *window == book.window_start && r.started_at_ms >= book.window_start {
+                    let before = book.spent;
                     book.spent = book.spent.saturating_add(charged);
+                    key_spent = Some((before, book.spent));
                 }
             }
         }
@@ -165,6 +170,7 @@ impl Accountant {
                 book.debited = book.debited.saturating_add(charged);
             }
         }
+        key_spent
     }
 
     /// A budgeted key's spending in the window containing `now_ms`, and its reservations.

@@ -1,9 +1,11 @@
 //! The admin web UI: server-rendered HTML (askama, escaped by default), a small embedded
 //! stylesheet and script, no framework and no build step. Pages: setup (first owner), login,
 //! Settings → API Keys (and each key's page: scopes and limits, rotation, audit), Settings →
-//! Providers (with model aliases), Usage.
+//! Providers (with model aliases and each model's recent status), Usage, Alerts (admins; unread
+//! count in the navigation).
 
 mod aliases;
+mod alerts;
 mod assets;
 mod money_pages;
 mod pages;
@@ -31,6 +33,9 @@ pub fn router() -> Router<AppState> {
         .route("/settings/rates", get(money_pages::rates_page).post(money_pages::rates_save))
         .route("/settings/billing", get(money_pages::billing_page).post(money_pages::billing_save))
         .route("/usage", get(pages::usage_page))
+        .route("/alerts", get(alerts::alerts_page))
+        .route("/alerts/read", post(alerts::alerts_read))
+        .route("/alerts/webhook", post(alerts::alerts_webhook))
         .route("/assets/app.css", get(assets::css))
         .route("/assets/app.js", get(assets::js))
 }

@@ -51,7 +51,7 @@ fn admins_only(s: &Session) -> Result<Actor, Response> {
 
 async fn rates_render(state: &AppState, s: &Session, error: Option<String>, notice: Option<String>, status: StatusCode) -> PageResult {
     let rates = hub_store::rate_directory::listing(state.store.list_rates().await.map_err(storage_failure)?);
-    Ok(render(&RatesPage { nav: nav(s, "rates"), rates, error, notice }, status))
+    Ok(render(&RatesPage { nav: nav(state, s, "rates"), rates, error, notice }, status))
 }
 
 pub async fn rates_page(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<NoticeQuery>) -> PageResult {
@@ -134,7 +134,7 @@ async fn billing_render(state: &AppState, s: &Session, email: Option<&str>, erro
         }
     }
     let page = BillingPage {
-        nav: nav(s, "billing"),
+        nav: nav(state, s, "billing"),
         billing_enabled: settings.billing_enabled,
         starter_grant: settings.starter_grant.to_string(),
         topup_link: settings.topup_link.unwrap_or_default(),

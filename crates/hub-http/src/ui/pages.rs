@@ -41,7 +41,7 @@ pub(super) fn storage_failure(e: StoreError) -> Response {
     )
 }
 
-fn no_store(mut res: Response) -> Response {
+pub(super) fn no_store(mut res: Response) -> Response {
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
@@ -65,8 +65,11 @@ pub(super) fn check_csrf(sent: &str, s: &Session) -> Result<(), Response> {
     }
 }
 
-pub(super) fn nav(s: &Session, active: &'static str) -> Nav {
-    Nav { email: s.user.email.clone(), csrf: s.csrf_token.clone(), active }
+/// The navigation bar; admins also get the Alerts link with its unread count (from memory).
+pub(super) fn nav(state: &AppState, s: &Session, active: &'static str) -> Nav {
+    let alerts = s.user.role.is_admin();
+    let unread = if alerts { state.monitor.unread_alerts() } else { 0 };
+    Nav { email: s.user.email.clone(), csrf: s.csrf_token.clone(), active, alerts, unread }
 }
 
 pub(super) fn ip(ctx: &RequestCtx) -> Option<String> {
@@ -288,7 +291,7 @@ async fn key_rows(state: &AppState, s: &Session) -> Result<Vec<KeyRow>, Response
 pub async fn keys_page(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<NoticeQuery>) -> PageResult {
     let s = require_session(&state, &headers).await?;
     let keys = key_rows(&state, &s).await?;
-    Ok(render(&KeysPage { nav: nav(&s, "keys"), keys, new_key: None, error: None, notice: notice_text(q.notice.as_deref()) }, StatusCode::OK))
+    Ok(render(&KeysPage { nav: nav(&state, &s, "keys"), keys, new_key: None, error: None, notice: notice_text(q.notice.as_deref()) }, StatusCode::OK))
 }
 
 #[derive(Deserialize)]
@@ -320,7 +323,7 @@ pub async fn keys_create(State(state): State<AppState>, Extension(ctx): Extensio
     };
     let keys = key_rows(&state, &s).await?;
     // The one response that carries the key: never cached.
-    Ok(no_store(render(&KeysPage { nav: nav(&s, "keys"), keys, new_key, error, notice: None }, status)))
+    Ok(no_store(render(&KeysPage { nav: nav(&state, &s, "keys"), keys, new_key, error, notice: None }, status)))
 }
 
 pub async fn revoke_confirm(State(state): State<AppState>, headers: HeaderMap, Path(kid): Path<String>) -> PageResult {
@@ -328,7 +331,7 @@ pub async fn revoke_confirm(State(state): State<AppState>, headers: HeaderMap, P
     let key = state.store.key_by_ref(&kid).await.map_err(storage_failure)?;
     match key {
         Some(k) if s.user.role.is_admin() || k.owner_id == s.user.id => {
-            Ok(render(&RevokePage { nav: nav(&s, "keys"), kid: k.kid, name: k.name, hint: k.hint }, StatusCode::OK))
+            Ok(render(&RevokePage { nav: nav(&state, &s, "keys"), kid: k.kid, name: k.name, hint: k.hint }, StatusCode::OK))
         }
         _ => Ok(render(&MessagePage { title: "Key not found".into(), message: "There is no such key.".into(), link: Some(("/settings/api-keys".into(), "Back to API keys".into())) }, StatusCode::NOT_FOUND)),
     }
@@ -389,7 +392,8 @@ pub(super) async fn providers_render(state: &AppState, s: &Session, error: Optio
         });
     }
     let aliases = state.providers.aliases().into_iter().map(|(name, chain)| (name, chain.join(" → "))).collect();
-    Ok(render(&ProvidersPage { nav: nav(s, "providers"), providers, aliases, error, notice }, status))
+    let models = ModelStatusRow::from_monitor(&state.monitor);
+    Ok(render(&ProvidersPage { nav: nav(state, s, "providers"), providers, aliases, models, error, notice }, status))
 }
 
 /// A masked credential and its live health, e.g. `…abcd (cooling down)`.
@@ -449,7 +453,7 @@ pub async fn usage_page(State(state): State<AppState>, headers: HeaderMap) -> Pa
             duration_ms: r.duration_ms,
         })
         .collect();
-    Ok(render(&UsagePage { nav: nav(&s, "usage"), rows }, StatusCode::OK))
+    Ok(render(&UsagePage { nav: nav(&state, &s, "usage"), rows }, StatusCode::OK))
 }
 
 // ------------------------------------------------------------------------------------------
@@ -474,7 +478,7 @@ async fn key_render(state: &AppState, s: &Session, k: hub_store::keys::KeyInfo, 
     let p = &k.policy;
     let num = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
     let page = KeyPage {
-        nav: nav(s, "keys"),
+        nav: nav(state, s, "keys"),
         status: k.status(),
         models: p.models_text(),
         endpoints: p.endpoints_text(),

@@ -6,6 +6,9 @@ pub struct Nav {
     pub email: String,
     pub csrf: String,
     pub active: &'static str,
+    /// Whether the Alerts link is shown (admins), and its unread count.
+    pub alerts: bool,
+    pub unread: i64,
 }
 
 pub struct KeyRow {
@@ -83,8 +86,36 @@ pub struct ProvidersPage {
     pub providers: Vec<ProviderRow>,
     /// Model aliases: name and chain (`a → b`).
     pub aliases: Vec<(String, String)>,
+    pub models: Vec<ModelStatusRow>,
     pub error: Option<String>,
     pub notice: Option<String>,
+}
+
+/// A routed model's recent record, from real calls.
+pub struct ModelStatusRow {
+    pub model: String,
+    pub calls: usize,
+    pub success: String,
+    pub p50: String,
+    pub available: bool,
+}
+
+impl ModelStatusRow {
+    /// Every model called lately, as `provider/model`.
+    pub fn from_monitor(monitor: &crate::monitor::Monitor) -> Vec<ModelStatusRow> {
+        monitor
+            .routed
+            .recent(hub_core::ids::now_ms())
+            .into_iter()
+            .map(|(provider, model, h)| ModelStatusRow {
+                model: format!("{provider}/{model}"),
+                calls: h.calls,
+                success: format!("{:.1} %", h.success_ratio * 100.0),
+                p50: h.p50_ms.map_or_else(|| "–".to_owned(), |ms| format!("{ms} ms")),
+                available: h.available,
+            })
+            .collect()
+    }
 }
 
 pub struct UsageRowView {

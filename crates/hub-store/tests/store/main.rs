@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod billing;
+mod alerts;
 mod files;
 mod journal;
 mod keys;

@@ -114,3 +114,9 @@ async fn the_money_ledger_sums_on_postgres() {
     let Some((_db, store)) = fresh_pg().await else { return };
     crate::billing::money_ledger(&store).await;
 }
+
+#[tokio::test]
+async fn alerts_work_on_postgres() {
+    let Some((_db, store)) = fresh_pg().await else { return };
+    crate::alerts::alerts_round_trip(&store).await;
+}
