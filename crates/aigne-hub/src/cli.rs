@@ -25,6 +25,9 @@ pub enum Command {
     /// Accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Users: invitations, roles, disabling.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Upstream model providers.
     #[command(subcommand)]
     Provider(ProviderCommand),
@@ -186,6 +189,33 @@ pub enum AdminCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Invite someone: prints a one-time link (valid 7 days) with which they set their password.
+    Invite {
+        email: String,
+        /// member (default) or admin.
+        #[arg(long, default_value = "member")]
+        role: String,
+        /// The URL users reach the hub at, for the link.
+        #[arg(long, env = "AIGNE_HUB_PUBLIC_URL", default_value = "http://127.0.0.1:8090")]
+        public_url: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List accounts and pending invitations.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable an account: its keys stop working at once, its sessions end.
+    Disable { email: String },
+    /// Enable a disabled account again.
+    Enable { email: String },
+    /// Change an account's role (member or admin).
+    SetRole { email: String, role: String },
 }
 
 #[derive(Subcommand, Debug)]

@@ -12,7 +12,7 @@ use serde_json::json;
 use hub_core::scopes::{KeyPolicy, PolicyPatch};
 use hub_store::keys::AuditActor;
 
-use crate::cli::{AdminCommand, AliasCommand, BillingCommand, Cli, Command, CreditCommand, KeyCommand, ProviderCommand, RateCommand, ScopeArgs, UsageCommand};
+use crate::cli::{AdminCommand, AliasCommand, UserCommand, BillingCommand, Cli, Command, CreditCommand, KeyCommand, ProviderCommand, RateCommand, ScopeArgs, UsageCommand};
 
 pub type CmdResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -20,6 +20,7 @@ pub async fn run(cli: Cli) -> CmdResult {
     match cli.command {
         Command::Serve(args) => crate::serve::run(&cli.data_dir, args).await,
         Command::Admin(cmd) => admin(&cli.data_dir, cmd).await,
+        Command::User(cmd) => user(&cli.data_dir, cmd).await,
         Command::Provider(cmd) => provider(&cli.data_dir, cmd).await,
         Command::Alias(cmd) => alias(&cli.data_dir, cmd).await,
         Command::Key(cmd) => key(&cli.data_dir, cmd).await,
@@ -56,6 +57,65 @@ async fn admin(data_dir: &std::path::Path, cmd: AdminCommand) -> CmdResult {
             let user = store.create_user(&email, &hash, Role::Owner).await?;
             store.audit(&actor(), "user.owner_created", Some(&user.id), None, Some(&user.email)).await?;
             println!("created owner {}", user.email);
+        }
+    }
+    Ok(())
+}
+
+async fn account(store: &Store, email: &str) -> Result<hub_store::users::User, Box<dyn std::error::Error + Send + Sync>> {
+    Ok(store.user_by_email(email).await?.ok_or_else(|| format!("no account with email {email}"))?)
+}
+
+async fn user(data_dir: &std::path::Path, cmd: UserCommand) -> CmdResult {
+    use hub_store::accounts::{check_change, check_invite, AccountChange};
+    let store = Store::open_sqlite(data_dir).await?;
+    let parse_role = |r: &str| Role::parse(r.trim()).ok_or("role must be member or admin");
+    match cmd {
+        UserCommand::Invite { email, role, public_url, json } => {
+            let role = parse_role(&role)?;
+            check_invite(None, role)?;
+            let token = hub_core::base62::random(&mut rand::rngs::OsRng, 43);
+            let invitation = store.create_invitation(&token, &email, role, &actor(), None).await?;
+            let url = format!("{}/invite?token={token}", public_url.trim_end_matches('/'));
+            if json {
+                println!("{}", serde_json::to_string_pretty(&json!({"invitation": invitation, "invite_url": url}))?);
+            } else {
+                println!("{url}");
+                eprintln!("invited {} as {}; the link works once, for 7 days", invitation.email, invitation.role);
+            }
+        }
+        UserCommand::List { json } => {
+            let users = store.list_users().await?;
+            let invitations = store.pending_invitations().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&json!({"users": users, "invitations": invitations}))?);
+            } else {
+                for u in users {
+                    println!("{:<40} {:<7} {:<9} keys: {}", u.email, u.role, if u.disabled { "disabled" } else { "active" }, u.active_keys);
+                }
+                for i in invitations {
+                    println!("{:<40} {:<7} invited", i.email, i.role);
+                }
+            }
+        }
+        UserCommand::Disable { email } => {
+            let target = account(&store, &email).await?;
+            check_change(None, &target, AccountChange::Disabled(true))?;
+            store.set_user_disabled(&target, true, &actor(), None).await?;
+            println!("disabled {}; its keys are refused from now on", target.email);
+        }
+        UserCommand::Enable { email } => {
+            let target = account(&store, &email).await?;
+            check_change(None, &target, AccountChange::Disabled(false))?;
+            store.set_user_disabled(&target, false, &actor(), None).await?;
+            println!("enabled {}", target.email);
+        }
+        UserCommand::SetRole { email, role } => {
+            let target = account(&store, &email).await?;
+            let role = parse_role(&role)?;
+            check_change(None, &target, AccountChange::Role(role))?;
+            store.set_user_role(&target, role, &actor(), None).await?;
+            println!("{} is now {}", target.email, role.as_str());
         }
     }
     Ok(())

@@ -2,6 +2,7 @@
 //! repositories, the crash-safe usage journal and its batch writer, server secrets, and the
 //! in-memory directories (keys, providers, rates, credit) kept fresh by the change log.
 
+pub mod accounts;
 pub mod aliases;
 pub mod billing;
 pub mod alerts;

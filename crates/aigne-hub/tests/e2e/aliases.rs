@@ -91,6 +91,11 @@ async fn aliases_are_managed_from_the_cli_and_the_admin_api_and_listed_as_models
     let one: Value = hub.client().get(hub.url("/v1/models/fast")).bearer_auth(key).send().await.unwrap().json().await.unwrap();
     assert_eq!(one["owned_by"], "aignehub");
 
+    // The providers page lists the alias, once, in its own section.
+    let page = crate::ui_client::Browser::login(hub).await.get(hub, "/settings/providers").await;
+    assert_eq!(page.matches(r#"id="aliases""#).count(), 1, "{page}");
+    assert!(page.contains("<code>fast</code>") && page.contains("openai/gpt-4o-mini → deepseek/deepseek-chat"), "{page}");
+
     let listed = hub.cli_json(&["alias", "list", "--json"]).await.unwrap();
     assert_eq!(listed, json!([{"name": "fast", "targets": ["openai/gpt-4o-mini", "deepseek/deepseek-chat"]}]));
     // Bad aliases are refused with the rule they break.

@@ -6,6 +6,7 @@
 mod limits;
 mod money;
 mod support;
+mod ui_client;
 
 mod aigne_legacy;
 mod aigne_sdk;
@@ -34,3 +35,4 @@ mod shutdown;
 mod streaming;
 mod upstream_errors;
 mod usage_records;
+mod users;

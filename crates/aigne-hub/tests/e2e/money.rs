@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use crate::limits;
 use crate::support::*;
+use crate::ui_client::Browser;
 
 const PRICED_MODEL: &str = "openai/gpt-4o-mini";
 /// gpt-4o-mini's list price in nano-credits per token.
@@ -288,60 +289,6 @@ async fn a_restart_keeps_budget_spending_and_balances_exact() {
         assert!(ok <= limits::COVERED_CALLS, "the budget overspent after a restart");
     }
     assert_eq!(ok, limits::COVERED_CALLS - BEFORE);
-}
-
-/// A logged-in browser session on the admin UI (cookies handled by hand, redirects not followed).
-struct Browser {
-    client: reqwest::Client,
-    cookie: String,
-}
-
-fn form_body(fields: &[(&str, &str)]) -> String {
-    let enc = |v: &str| v.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect::<String>();
-    fields.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect::<Vec<_>>().join("&")
-}
-
-fn csrf_in(html: &str) -> String {
-    let at = html.find(r#"name="csrf" value=""#).expect("a csrf field") + r#"name="csrf" value=""#.len();
-    html[at..].split('"').next().unwrap().to_owned()
-}
-
-fn cookie_of(resp: &reqwest::Response, name: &str) -> String {
-    resp.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .map(|v| v.split(';').next().unwrap().to_owned())
-        .unwrap_or_else(|| panic!("no {name} cookie"))
-}
-
-impl Browser {
-    async fn login(hub: &hub_testkit::TestHub) -> Browser {
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let page = client.get(hub.url("/login")).send().await.unwrap();
-        let pre = cookie_of(&page, "aigne_hub_csrf");
-        let csrf = csrf_in(&page.text().await.unwrap());
-        let body = form_body(&[("csrf", &csrf), ("email", hub_testkit::OWNER_EMAIL), ("password", hub_testkit::OWNER_PASSWORD)]);
-        let resp = client.post(hub.url("/login")).header("cookie", pre).header("content-type", "application/x-www-form-urlencoded").body(body).send().await.unwrap();
-        assert!(resp.status().is_redirection(), "login: {}", resp.status());
-        Browser { client, cookie: cookie_of(&resp, "aigne_hub_session") }
-    }
-
-    async fn get(&self, hub: &hub_testkit::TestHub, path: &str) -> String {
-        let resp = self.client.get(hub.url(path)).header("cookie", &self.cookie).send().await.unwrap();
-        assert_eq!(resp.status(), StatusCode::OK, "GET {path}");
-        resp.text().await.unwrap()
-    }
-
-    /// Submits a form of the page at `path` (with that page's CSRF token); answers the status.
-    async fn submit(&self, hub: &hub_testkit::TestHub, path: &str, fields: &[(&str, &str)]) -> StatusCode {
-        let csrf = csrf_in(&self.get(hub, path).await);
-        let mut all = vec![("csrf", csrf.as_str())];
-        all.extend_from_slice(fields);
-        let resp = self.client.post(hub.url(path)).header("cookie", &self.cookie).header("content-type", "application/x-www-form-urlencoded").body(form_body(&all)).send().await.unwrap();
-        resp.status()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

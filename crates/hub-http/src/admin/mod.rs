@@ -23,6 +23,7 @@ use crate::state::AppState;
 use crate::ui::session;
 
 pub mod aliases;
+pub mod users;
 pub mod money;
 mod alerts;
 pub(crate) use alerts::{clear_webhook, refresh_unread, set_webhook, test_webhook};
@@ -36,6 +37,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/admin/keys/{kid}/rotate", post(rotate_key))
         .route("/api/admin/keys/{kid}/audit", get(key_audit))
         .route("/api/admin/providers", get(list_providers).post(add_provider))
+        .route("/api/admin/users", get(users::list))
+        .route("/api/admin/users/invite", post(users::invite))
+        .route("/api/admin/users/{id}", axum::routing::patch(users::update))
         .route("/api/admin/aliases", get(aliases::list))
         .route("/api/admin/aliases/{name}", axum::routing::put(aliases::set).delete(aliases::delete))
         .route("/api/admin/usage", get(list_usage))

@@ -1,7 +1,8 @@
 //! The admin web UI: server-rendered HTML (askama, escaped by default), a small embedded
 //! stylesheet and script, no framework and no build step. Pages: setup (first owner), login,
 //! Settings → API Keys (and each key's page: scopes and limits, rotation, audit), Settings →
-//! Providers (with model aliases and each model's recent status), Usage, Alerts (admins; unread
+//! Providers (with model aliases and each model's recent status), Users (invitations, roles,
+//! disabling) and the invitation page, Usage, Alerts (admins; unread
 //! count in the navigation).
 
 mod aliases;
@@ -9,6 +10,7 @@ mod alerts;
 mod assets;
 mod money_pages;
 mod pages;
+mod users;
 pub mod session;
 mod views;
 
@@ -32,6 +34,10 @@ pub fn router() -> Router<AppState> {
         .route("/settings/aliases/delete", post(aliases::delete))
         .route("/settings/rates", get(money_pages::rates_page).post(money_pages::rates_save))
         .route("/settings/billing", get(money_pages::billing_page).post(money_pages::billing_save))
+        .route("/settings/users", get(users::users_page))
+        .route("/settings/users/invite", post(users::invite))
+        .route("/settings/users/update", post(users::update))
+        .route("/invite", get(users::invite_form).post(users::invite_submit))
         .route("/usage", get(pages::usage_page))
         .route("/alerts", get(alerts::alerts_page))
         .route("/alerts/read", post(alerts::alerts_read))

@@ -93,7 +93,7 @@ pub struct TokenQuery {
 }
 
 /// A fresh pre-login CSRF token, set as a cookie and echoed in the form.
-fn prelogin_csrf(state: &AppState, res: &mut Response, token: &str) {
+pub(super) fn prelogin_csrf(state: &AppState, res: &mut Response, token: &str) {
     res.headers_mut().append(header::SET_COOKIE, session::set_cookie(state, PRELOGIN_CSRF_COOKIE, token, 3600));
 }
 
@@ -171,7 +171,7 @@ pub async fn setup_submit(State(state): State<AppState>, Extension(ctx): Extensi
 }
 
 /// A brand-new session id at every login (never reuse one the browser already had).
-async fn start_session(state: &AppState, headers: &HeaderMap, user_id: &str) -> Response {
+pub(super) async fn start_session(state: &AppState, headers: &HeaderMap, user_id: &str) -> Response {
     if let Some(old) = session::cookie(headers, SESSION_COOKIE) {
         let _ = state.store.delete_session(old).await;
     }
