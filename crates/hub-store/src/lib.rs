@@ -2,6 +2,7 @@
 //! repositories, the crash-safe usage journal and its batch writer, server secrets, and the
 //! in-memory directories (keys, providers) kept fresh by the change log.
 
+pub mod analytics;
 pub mod changes;
 pub mod crypto;
 pub mod db;
@@ -12,6 +13,7 @@ pub mod key_directory;
 pub mod keys;
 pub mod provider_directory;
 pub mod providers;
+pub mod rollup;
 pub mod secrets;
 pub mod sessions;
 pub mod usage;

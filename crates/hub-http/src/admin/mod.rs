@@ -22,8 +22,11 @@ use crate::inference::authorize::RouteFamily;
 use crate::state::AppState;
 use crate::ui::session;
 
+pub mod analytics;
+
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(analytics::router())
         .route("/api/admin/keys", get(list_keys).post(create_key))
         .route("/api/admin/keys/{kid}", get(get_key).patch(update_key))
         .route("/api/admin/keys/{kid}/revoke", post(revoke_key))

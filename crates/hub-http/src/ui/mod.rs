@@ -4,6 +4,7 @@
 //! Providers, Usage.
 
 mod assets;
+mod dashboard;
 mod pages;
 pub mod session;
 mod views;
@@ -25,6 +26,11 @@ pub fn router() -> Router<AppState> {
         .route("/settings/api-keys/{kid}/revoke", get(pages::revoke_confirm).post(pages::revoke_submit))
         .route("/settings/providers", get(pages::providers_page).post(pages::providers_save))
         .route("/usage", get(pages::usage_page))
+        .route("/dashboard", get(dashboard::dashboard_page))
+        .route("/calls", get(dashboard::calls_page))
+        .route("/calls/{request_id}", get(dashboard::call_page))
+        .route("/assets/charts.js", get(assets::charts_js))
+        .route("/assets/dashboard.css", get(assets::dashboard_css))
         .route("/assets/app.css", get(assets::css))
         .route("/assets/app.js", get(assets::js))
 }

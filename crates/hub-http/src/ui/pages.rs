@@ -23,7 +23,7 @@ use crate::state::AppState;
 
 type PageResult = Result<Response, Response>;
 
-fn render(t: &impl Template, status: StatusCode) -> Response {
+pub(super) fn render(t: &impl Template, status: StatusCode) -> Response {
     match t.render() {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
@@ -33,7 +33,7 @@ fn render(t: &impl Template, status: StatusCode) -> Response {
     }
 }
 
-fn storage_failure(e: StoreError) -> Response {
+pub(super) fn storage_failure(e: StoreError) -> Response {
     tracing::error!(error = %e, "UI storage failure");
     render(
         &MessagePage { title: "Storage unavailable".into(), message: "The hub could not reach its database. Try again shortly.".into(), link: None },
@@ -46,7 +46,7 @@ fn no_store(mut res: Response) -> Response {
     res
 }
 
-async fn require_session(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
+pub(super) async fn require_session(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
     match session::current(state, headers).await {
         Ok(Some(s)) => Ok(s),
         Ok(None) => Err(Redirect::to("/login").into_response()),
@@ -65,7 +65,7 @@ fn check_csrf(sent: &str, s: &Session) -> Result<(), Response> {
     }
 }
 
-fn nav(s: &Session, active: &'static str) -> Nav {
+pub(super) fn nav(s: &Session, active: &'static str) -> Nav {
     Nav { email: s.user.email.clone(), csrf: s.csrf_token.clone(), active }
 }
 
@@ -461,6 +461,7 @@ struct KeyPageExtra {
 
 async fn key_render(state: &AppState, s: &Session, k: hub_store::keys::KeyInfo, extra: KeyPageExtra, status: StatusCode) -> PageResult {
     let audit = state.store.key_audit(&k.kid, 100).await.map_err(storage_failure)?;
+    let usage = super::dashboard::key_usage(state, &k).await?;
     let p = &k.policy;
     let num = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
     let page = KeyPage {
@@ -484,6 +485,7 @@ async fn key_render(state: &AppState, s: &Session, k: hub_store::keys::KeyInfo, 
         new_key: extra.new_key,
         error: extra.error,
         notice: extra.notice,
+        usage,
     };
     let res = render(&page, status);
     // The page may carry a new secret: never cached.

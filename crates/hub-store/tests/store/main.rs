@@ -2,6 +2,7 @@
 //! repositories against a real PostgreSQL server (`postgres.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod analytics;
 mod files;
 mod journal;
 mod keys;
