@@ -7,6 +7,7 @@ mod limits;
 mod support;
 
 mod aigne_sdk;
+mod analytics;
 mod anthropic_messages;
 mod auth_errors;
 mod bad_input;
