@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Headless-browser test of the admin UI's first-run flow.
+# Headless-browser tests of the admin UI: the first-run flow (seed_flow.test.mjs) and the
+# analytics dashboard (dashboard.test.mjs).
 # Usage: bash tests/browser/run.sh   (from anywhere; installs what it needs on Debian as root)
 set -euo pipefail
 

@@ -5,7 +5,7 @@
 (() => {
   "use strict";
   const SVG = "http://www.w3.org/2000/svg";
-  const W = 560, H = 220, PAD = { left: 56, right: 12, top: 12, bottom: 30 };
+  const W = 560, H = 230, PAD = { left: 56, right: 12, top: 24, bottom: 30 };
   const COLOURS = ["#3b5bdb", "#e8590c", "#2b8a3e", "#c2255c"];
 
   function el(name, attrs, parent) {
@@ -36,7 +36,7 @@
     if (abs >= 1e6) return (v / 1e6).toFixed(1) + "M";
     if (abs >= 1e4) return (v / 1e3).toFixed(1) + "k";
     if (Number.isInteger(v)) return String(v);
-    return v.toPrecision(3);
+    return String(Number(v.toPrecision(3)));
   }
 
   function formatTime(ms, bucketMs) {
@@ -78,7 +78,7 @@
       el("line", { x1: PAD.left, x2: W - PAD.right, y1: y(v), y2: y(v), class: "grid" }, svg);
       text(svg, PAD.left - 6, y(v) + 4, formatNumber(v), { class: "tick", "text-anchor": "end" });
     }
-    text(svg, 4, PAD.top + 2, data.unit || "", { class: "unit" });
+    text(svg, 4, 12, data.unit || "", { class: "unit" });
     // X axis: at most six time labels.
     const every = Math.max(1, Math.ceil(t.length / 6));
     for (let i = 0; i < t.length; i += every) {

@@ -419,7 +419,7 @@ pub async fn call_page(State(state): State<AppState>, headers: HeaderMap, Path(r
 // A key's page: its usage over the last 30 days
 
 pub struct KeyUsage {
-    /// One chart (a list, so the page template can include the shared chart markup).
+    /// Calls and errors, and tokens, per day.
     pub charts: Vec<Chart>,
     pub calls: i64,
     pub errors: i64,
@@ -442,14 +442,13 @@ pub async fn key_usage(state: &AppState, info: &hub_store::keys::KeyInfo) -> Res
     let totals = store.usage_totals(&f).await.map_err(storage_failure)?;
     let points = store.usage_series(&f, DAY_MS).await.map_err(storage_failure)?;
     let models = store.usage_breakdown(&f, Dimension::Model, 20).await.map_err(storage_failure)?;
-    let series = chart_json(
-        &points,
-        DAY_MS,
-        "calls",
-        &[("calls", &|m| json!(m.calls)), ("errors", &|m| json!(m.errors)), ("tokens", &|m| json!(m.tokens_in + m.tokens_out))],
-    );
+    let calls = chart_json(&points, DAY_MS, "calls", &[("calls", &|m| json!(m.calls)), ("errors", &|m| json!(m.errors))]);
+    let tokens = chart_json(&points, DAY_MS, "tokens", &[("in", &|m| json!(m.tokens_in)), ("out", &|m| json!(m.tokens_out))]);
     Ok(KeyUsage {
-        charts: vec![Chart { id: "chart-key-usage", title: "Calls, errors and tokens per day (30 days)", series }],
+        charts: vec![
+            Chart { id: "chart-key-usage", title: "Calls and errors per day (30 days)", series: calls },
+            Chart { id: "chart-key-tokens", title: "Tokens per day (30 days)", series: tokens },
+        ],
         calls: totals.calls,
         errors: totals.errors,
         error_rate: percent(&totals),

@@ -12,8 +12,6 @@ use hub_store::journal::{LedgerWriter, UsageJournal};
 use hub_store::rollup::{Measures, HOUR_MS};
 use hub_store::Store;
 
-use crate::fresh_store;
-
 /// A fixed hour far from "now", so tests never depend on the clock.
 const T0: i64 = 1_700_000_000_000 - 1_700_000_000_000 % HOUR_MS;
 
@@ -107,11 +105,9 @@ async fn load(store: &Store, calls: &[Call]) {
     }
 }
 
-#[tokio::test]
-async fn totals_match_the_raw_records_for_whole_and_partial_hours() {
-    let (_dir, store) = fresh_store().await;
+pub async fn totals_match_the_raw_records_for_whole_and_partial_hours(store: &Store) {
     let all = calls();
-    load(&store, &all).await;
+    load(store, &all).await;
     for (from, to) in [(T0, T0 + 3 * HOUR_MS), (T0 + 17 * 60_000, T0 + 2 * HOUR_MS + 5 * 60_000), (T0 + 61 * 60_000, T0 + 62 * 60_000), (T0 - HOUR_MS, T0 + 10 * HOUR_MS)] {
         let got = store.usage_totals(&range(from, to)).await.unwrap();
         let want = expected(&all, |c| c.ts >= from && c.ts < to);
@@ -128,13 +124,12 @@ async fn totals_match_the_raw_records_for_whole_and_partial_hours() {
     assert_eq!(store.usage_totals(&range(T0, T0 + 3 * HOUR_MS)).await.unwrap(), whole);
 }
 
-#[tokio::test]
-async fn a_replayed_journal_is_not_counted_twice() {
-    let (dir, store) = fresh_store().await;
+pub async fn a_replayed_journal_is_not_counted_twice(store: &Store) {
+    let dir = tempfile::tempdir().unwrap();
     let jdir = dir.path().join("journal");
     let all = calls();
     {
-        let (journal, _) = UsageJournal::open(&jdir, &store).await.unwrap();
+        let (journal, _) = UsageJournal::open(&jdir, store).await.unwrap();
         for c in &all[..100] {
             let r = record(c);
             let ticket = journal.hold(&r.hold).unwrap();
@@ -148,7 +143,7 @@ async fn a_replayed_journal_is_not_counted_twice() {
             journal.settle(r, Some(ticket)).unwrap();
         }
     }
-    let (_journal, replayed) = UsageJournal::open(&jdir, &store).await.unwrap();
+    let (_journal, replayed) = UsageJournal::open(&jdir, store).await.unwrap();
     assert_eq!(replayed, 80, "only the records not yet written are new");
     let got = store.usage_totals(&range(T0, T0 + 3 * HOUR_MS)).await.unwrap();
     assert_eq!(got, expected(&all, |_| true));
@@ -166,11 +161,9 @@ async fn a_replayed_journal_is_not_counted_twice() {
     assert_eq!(store.count_usage().await.unwrap(), 181);
 }
 
-#[tokio::test]
-async fn series_breakdowns_and_member_scoping() {
-    let (_dir, store) = fresh_store().await;
+pub async fn series_breakdowns_and_member_scoping(store: &Store) {
     let all = calls();
-    load(&store, &all).await;
+    load(store, &all).await;
     let f = range(T0 + 30 * 60_000, T0 + 3 * HOUR_MS);
     let series = store.usage_series(&f, HOUR_MS).await.unwrap();
     let starts: Vec<i64> = series.iter().map(|(t, _)| *t).collect();
@@ -193,15 +186,13 @@ async fn series_breakdowns_and_member_scoping() {
     assert_eq!(store.usage_totals(&project).await.unwrap().calls, 30);
 }
 
-#[tokio::test]
-async fn call_history_pages_cover_every_call_once_and_csv_is_safe() {
-    let (_dir, store) = fresh_store().await;
+pub async fn call_history_pages_cover_every_call_once_and_csv_is_safe(store: &Store) {
     let mut all = calls();
     // Calls in the same millisecond: the page boundary must not skip or repeat them.
     for n in 0..5 {
         all.push(call(500 + n, T0 + 100 * 60_000, "key_a", "usr_1", "gpt-4o", 200));
     }
-    load(&store, &all).await;
+    load(store, &all).await;
     let f = AnalyticsFilter { user_id: Some("usr_1".into()), ..range(T0, T0 + 3 * HOUR_MS) };
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -235,11 +226,9 @@ async fn call_history_pages_cover_every_call_once_and_csv_is_safe() {
     }
 }
 
-#[tokio::test]
-async fn pruning_removes_old_records_and_keeps_the_rollups() {
-    let (_dir, store) = fresh_store().await;
+pub async fn pruning_removes_old_records_and_keeps_the_rollups(store: &Store) {
     let all = calls();
-    load(&store, &all).await;
+    load(store, &all).await;
     let before = store.usage_totals(&range(T0, T0 + 3 * HOUR_MS)).await.unwrap();
     let deleted = store.prune_usage_before(T0 + 2 * HOUR_MS).await.unwrap();
     assert_eq!(deleted, 120);
@@ -247,4 +236,39 @@ async fn pruning_removes_old_records_and_keeps_the_rollups() {
     assert_eq!(store.usage_totals(&range(T0, T0 + 3 * HOUR_MS)).await.unwrap(), before, "whole hours still come from the rollups");
     let page = store.usage_calls(&range(T0, T0 + 3 * HOUR_MS), None, 1000).await.unwrap();
     assert_eq!(page.calls.len(), 60);
+}
+
+/// The checks above on SQLite; `postgres.rs` runs them on PostgreSQL.
+mod on_sqlite {
+    use crate::fresh_store;
+
+    #[tokio::test]
+    async fn totals_match_the_raw_records_for_whole_and_partial_hours() {
+        let (_dir, store) = fresh_store().await;
+        super::totals_match_the_raw_records_for_whole_and_partial_hours(&store).await;
+    }
+
+    #[tokio::test]
+    async fn a_replayed_journal_is_not_counted_twice() {
+        let (_dir, store) = fresh_store().await;
+        super::a_replayed_journal_is_not_counted_twice(&store).await;
+    }
+
+    #[tokio::test]
+    async fn series_breakdowns_and_member_scoping() {
+        let (_dir, store) = fresh_store().await;
+        super::series_breakdowns_and_member_scoping(&store).await;
+    }
+
+    #[tokio::test]
+    async fn call_history_pages_cover_every_call_once_and_csv_is_safe() {
+        let (_dir, store) = fresh_store().await;
+        super::call_history_pages_cover_every_call_once_and_csv_is_safe(&store).await;
+    }
+
+    #[tokio::test]
+    async fn pruning_removes_old_records_and_keeps_the_rollups() {
+        let (_dir, store) = fresh_store().await;
+        super::pruning_removes_old_records_and_keeps_the_rollups(&store).await;
+    }
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod analytics;
+mod bench_dashboard;
 mod files;
 mod journal;
 mod keys;
