@@ -1,6 +1,6 @@
-//! The dashboard's queries: totals, time series and breakdowns read the hourly rollups for the
-//! whole hours of a range and the raw records for the partial hours at its edges (so "the last
-//! hour" means the last 60 minutes); call history, one call's details and the CSV export read
+//! The dashboard's queries: totals, time series and breakdowns read the daily rollups for the
+//! whole days of a range, the hourly rollups for its other whole hours and the raw records for
+//! the partial hours at its edges (so "the last hour" means the last 60 minutes); call history, one call's details and the CSV export read
 //! raw records, newest first, paged by (ts, request_id). Every query takes an optional user,
 //! which is how members and analytics keys see only their own usage.
 //!
@@ -15,7 +15,7 @@ use sqlx::Row;
 
 use crate::db::Store;
 use crate::error::StoreError;
-use crate::rollup::{raw_measure_sql, rollup_measure_sql, Measures, HOUR_MS, STATUS_CLASS_SQL};
+use crate::rollup::{raw_measure_sql, rollup_measure_sql, Measures, Period, DAILY, DAY_MS, HOURLY, HOUR_MS, STATUS_CLASS_SQL};
 use crate::usage::{usage_row, UsageRow};
 
 /// What to count: a time range `[from_ms, to_ms)` and optional equality filters.
@@ -86,10 +86,19 @@ pub struct CallsPage {
     pub next: Option<String>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Source {
-    Rollup,
+    Rollup(Period),
     Raw,
+}
+
+impl Source {
+    fn time_column(self) -> &'static str {
+        match self {
+            Source::Rollup(p) => p.column,
+            Source::Raw => "ts",
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -101,16 +110,16 @@ enum Group {
 
 impl Group {
     fn sql(self, source: Source) -> String {
-        let time = if source == Source::Rollup { "hour" } else { "ts" };
+        let time = source.time_column();
         match (self, source) {
             (Group::Time(b), _) => format!("{time} - ({time} % {b})"),
             (Group::Dim(Dimension::Model), _) => "model".into(),
             (Group::Dim(Dimension::Provider), _) => "provider".into(),
             (Group::Dim(Dimension::Key), _) => "key_id".into(),
             (Group::Dim(Dimension::User), _) => "user_id".into(),
-            (Group::Dim(Dimension::Project), Source::Rollup) => "project".into(),
+            (Group::Dim(Dimension::Project), Source::Rollup(_)) => "project".into(),
             (Group::Dim(Dimension::Project), Source::Raw) => "COALESCE(project, '')".into(),
-            (Group::Dim(Dimension::StatusClass), Source::Rollup) => "status_class".into(),
+            (Group::Dim(Dimension::StatusClass), Source::Rollup(_)) => "status_class".into(),
             (Group::Dim(Dimension::StatusClass), Source::Raw) => STATUS_CLASS_SQL.into(),
         }
     }
@@ -152,7 +161,7 @@ impl Sql {
 
     /// ` WHERE …` for the filter over `[from, to)` of `source`.
     fn filter(&mut self, f: &AnalyticsFilter, source: Source, from: i64, to: i64) {
-        let time = if source == Source::Rollup { "hour" } else { "ts" };
+        let time = source.time_column();
         let (a, b) = (self.int(from), self.int(to));
         let mut clauses = vec![format!("{time} >= {a} AND {time} < {b}")];
         for (column, value) in [("user_id", &f.user_id), ("key_id", &f.key_id), ("model", &f.model), ("provider", &f.provider)] {
@@ -161,12 +170,12 @@ impl Sql {
             }
         }
         if let Some(p) = &f.project {
-            let column = if source == Source::Rollup { "project" } else { "COALESCE(project, '')" };
+            let column = if source == Source::Raw { "COALESCE(project, '')" } else { "project" };
             clauses.push(format!("{column} = {}", self.text(p)));
         }
         if let Some(class) = &f.status_class {
             match source {
-                Source::Rollup => clauses.push(format!("status_class = {}", self.text(class))),
+                Source::Rollup(_) => clauses.push(format!("status_class = {}", self.text(class))),
                 Source::Raw => clauses.push(raw_status_condition(class)),
             }
         }
@@ -192,24 +201,36 @@ fn floor_to(t: i64, step: i64) -> i64 {
     t - t.rem_euclid(step)
 }
 
-/// Which parts of `[from, to)` come from rollups (whole hours) and which from raw records.
-fn segments(from: i64, to: i64) -> Vec<(Source, i64, i64)> {
+fn ceil_to(t: i64, step: i64) -> i64 {
+    floor_to(t + step - 1, step)
+}
+
+/// Which parts of `[from, to)` come from which source: raw records for the partial hours at
+/// the edges, daily rollups for whole days (when `days` allows them), hourly rollups between.
+fn segments(from: i64, to: i64, days: bool) -> Vec<(Source, i64, i64)> {
     if from >= to {
         return Vec::new();
     }
-    let first_whole = floor_to(from + HOUR_MS - 1, HOUR_MS);
-    let last_whole = floor_to(to, HOUR_MS);
-    if first_whole >= last_whole {
+    let (h1, h2) = (ceil_to(from, HOUR_MS), floor_to(to, HOUR_MS));
+    if h1 >= h2 {
         return vec![(Source::Raw, from, to)];
     }
-    let mut out = Vec::with_capacity(3);
-    if from < first_whole {
-        out.push((Source::Raw, from, first_whole));
+    let (d1, d2) = (ceil_to(h1, DAY_MS), floor_to(h2, DAY_MS));
+    let mut out = Vec::with_capacity(5);
+    let mut push = |source, a: i64, b: i64| {
+        if a < b {
+            out.push((source, a, b));
+        }
+    };
+    push(Source::Raw, from, h1);
+    if days && d1 < d2 {
+        push(Source::Rollup(HOURLY), h1, d1);
+        push(Source::Rollup(DAILY), d1, d2);
+        push(Source::Rollup(HOURLY), d2, h2);
+    } else {
+        push(Source::Rollup(HOURLY), h1, h2);
     }
-    out.push((Source::Rollup, first_whole, last_whole));
-    if last_whole < to {
-        out.push((Source::Raw, last_whole, to));
-    }
+    push(Source::Raw, h2, to);
     out
 }
 
@@ -218,7 +239,7 @@ pub fn series_bucket_ms(from: i64, to: i64) -> i64 {
     if to - from <= 48 * HOUR_MS {
         HOUR_MS
     } else {
-        crate::rollup::DAY_MS
+        DAY_MS
     }
 }
 
@@ -230,10 +251,12 @@ impl Store {
     /// rollup and raw parts.
     async fn aggregate(&self, f: &AnalyticsFilter, group: Option<Group>) -> Result<BTreeMap<String, Measures>, StoreError> {
         let mut out: BTreeMap<String, Measures> = BTreeMap::new();
-        for (source, from, to) in segments(f.from_ms, f.to_ms) {
+        // Daily rows cannot be split into hours.
+        let days = !matches!(group, Some(Group::Time(b)) if b % DAY_MS != 0);
+        for (source, from, to) in segments(f.from_ms, f.to_ms, days) {
             let mut sql = Sql::default();
             let (table, measures) = match source {
-                Source::Rollup => ("usage_hourly", rollup_measure_sql()),
+                Source::Rollup(p) => (p.table, rollup_measure_sql()),
                 Source::Raw => ("usage_records", raw_measure_sql()),
             };
             let group_sql = group.map(|g| g.sql(source));
@@ -501,21 +524,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ranges_split_into_whole_hours_and_raw_edges() {
-        let h = HOUR_MS;
-        assert!(segments(10, 10).is_empty());
-        assert_eq!(segments(10, 20).len(), 1);
-        let s = segments(h / 2, 3 * h + 5);
-        let kinds: Vec<(bool, i64, i64)> = s.iter().map(|(src, a, b)| (*src == Source::Rollup, *a, *b)).collect();
-        assert_eq!(kinds, vec![(false, h / 2, h), (true, h, 3 * h), (false, 3 * h, 3 * h + 5)]);
-        let aligned = segments(h, 2 * h);
-        assert_eq!(aligned.len(), 1);
-        assert!(aligned[0].0 == Source::Rollup);
+    fn ranges_split_into_days_hours_and_raw_edges() {
+        let (h, d) = (HOUR_MS, DAY_MS);
+        assert!(segments(10, 10, true).is_empty());
+        assert_eq!(segments(10, 20, true), vec![(Source::Raw, 10, 20)]);
+        assert_eq!(
+            segments(h / 2, 3 * h + 5, true),
+            vec![(Source::Raw, h / 2, h), (Source::Rollup(HOURLY), h, 3 * h), (Source::Raw, 3 * h, 3 * h + 5)]
+        );
+        assert_eq!(segments(h, 2 * h, true), vec![(Source::Rollup(HOURLY), h, 2 * h)]);
+        let long = segments(d - h - 5, 3 * d + 2 * h + 5, true);
+        assert_eq!(
+            long,
+            vec![
+                (Source::Raw, d - h - 5, d - h),
+                (Source::Rollup(HOURLY), d - h, d),
+                (Source::Rollup(DAILY), d, 3 * d),
+                (Source::Rollup(HOURLY), 3 * d, 3 * d + 2 * h),
+                (Source::Raw, 3 * d + 2 * h, 3 * d + 2 * h + 5),
+            ]
+        );
+        assert!(segments(d - h - 5, 3 * d + 2 * h + 5, false).iter().all(|(s, _, _)| *s != Source::Rollup(DAILY)), "hourly series never read days");
     }
 
     #[test]
     fn buckets_are_hours_up_to_two_days() {
         assert_eq!(series_bucket_ms(0, 48 * HOUR_MS), HOUR_MS);
-        assert_eq!(series_bucket_ms(0, 49 * HOUR_MS), crate::rollup::DAY_MS);
+        assert_eq!(series_bucket_ms(0, 49 * HOUR_MS), DAY_MS);
     }
 }

@@ -1,8 +1,9 @@
-//! Hourly usage rollups: one row per (hour, key, user, project, provider, model, endpoint,
-//! status class) with counts, sums and latency / time-to-first-byte histograms, so the
-//! dashboard reads hours instead of calls. The ledger writer folds each batch into them in the
-//! transaction that inserts the batch's records, and only the records that batch actually
-//! inserted: a replayed journal never counts a call twice. Daily figures are sums of hours.
+//! Usage rollups: one row per (hour, key, user, project, provider, model, endpoint, status
+//! class) with counts, sums and latency / time-to-first-byte histograms, so the dashboard reads
+//! hours instead of calls; and the same per day, each day's row being the sum of its hours, so
+//! a 30-day view reads 30 rows per group instead of 720. The ledger writer folds each batch
+//! into both in the transaction that inserts the batch's records, and only the records that
+//! batch actually inserted: a replayed journal never counts a call twice.
 //!
 //! The same measures can be computed from raw records ([`raw_measure_sql`]): the dashboard
 //! does that for the partial hours at the edges of a range, and the `0004_rollups` migration
@@ -20,8 +21,19 @@ use crate::error::StoreError;
 pub const HOUR_MS: i64 = 3_600_000;
 pub const DAY_MS: i64 = 24 * HOUR_MS;
 
-/// The grouping columns, in primary-key order.
-pub const GROUP_COLUMNS: [&str; 8] = ["hour", "key_id", "user_id", "project", "provider", "model", "endpoint", "status_class"];
+/// A rollup table: its name, the column holding each row's period start, and the period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub table: &'static str,
+    pub column: &'static str,
+    pub ms: i64,
+}
+
+pub const HOURLY: Period = Period { table: "usage_hourly", column: "hour", ms: HOUR_MS };
+pub const DAILY: Period = Period { table: "usage_daily", column: "day", ms: DAY_MS };
+
+/// The grouping columns after the period start, in primary-key order.
+pub const DIMENSION_COLUMNS: [&str; 7] = ["key_id", "user_id", "project", "provider", "model", "endpoint", "status_class"];
 
 /// The status class of a raw record in SQL; the twin of [`hub_core::usage::status_class`].
 pub const STATUS_CLASS_SQL: &str =
@@ -136,7 +148,7 @@ fn sum(expr: &str) -> String {
     format!("CAST(COALESCE(SUM({expr}), 0) AS BIGINT)")
 }
 
-/// `SUM(…) AS column` for every measure, over the rollup table.
+/// `SUM(…) AS column` for every measure, over a rollup table.
 pub fn rollup_measure_sql() -> String {
     measure_columns().iter().map(|c| format!("{} AS {c}", sum(c))).collect::<Vec<_>>().join(", ")
 }
@@ -171,34 +183,37 @@ pub fn raw_measure_sql() -> String {
 }
 
 /// Fills the rollups from every raw record (what the migration does once; also used to build
-/// benchmark databases). Only for an empty rollup table.
-pub fn rebuild_sql() -> String {
-    let cols = GROUP_COLUMNS.iter().map(|c| (*c).to_owned()).chain(measure_columns()).collect::<Vec<_>>().join(", ");
-    format!(
-        "INSERT INTO usage_hourly ({cols}) SELECT ts - (ts % {HOUR_MS}), key_id, user_id, COALESCE(project, ''), provider, model, endpoint, {STATUS_CLASS_SQL}, {} \
+/// benchmark databases): the hours from the records, then the days as sums of their hours.
+/// Only for empty rollup tables.
+pub fn rebuild_sql() -> [String; 2] {
+    let dims = DIMENSION_COLUMNS.join(", ");
+    let measures = measure_columns().join(", ");
+    let hourly = format!(
+        "INSERT INTO usage_hourly (hour, {dims}, {measures}) SELECT ts - (ts % {HOUR_MS}), key_id, user_id, COALESCE(project, ''), provider, model, endpoint, {STATUS_CLASS_SQL}, {} \
          FROM usage_records GROUP BY ts - (ts % {HOUR_MS}), key_id, user_id, COALESCE(project, ''), provider, model, endpoint, {STATUS_CLASS_SQL}",
         raw_measure_sql()
-    )
+    );
+    let daily = format!(
+        "INSERT INTO usage_daily (day, {dims}, {measures}) SELECT hour - (hour % {DAY_MS}), {dims}, {} FROM usage_hourly GROUP BY hour - (hour % {DAY_MS}), {dims}",
+        rollup_measure_sql()
+    );
+    [hourly, daily]
 }
 
-/// One upsert statement for a group: add the batch's measures to the stored ones.
-fn upsert_sql() -> String {
+/// One upsert statement for a group of `period`: add the batch's measures to the stored ones.
+fn upsert_sql(period: Period) -> String {
     let measures = measure_columns();
-    let all: Vec<&str> = GROUP_COLUMNS.iter().copied().chain(measures.iter().map(String::as_str)).collect();
+    let keys: Vec<&str> = std::iter::once(period.column).chain(DIMENSION_COLUMNS).collect();
+    let all: Vec<&str> = keys.iter().copied().chain(measures.iter().map(String::as_str)).collect();
     let placeholders: Vec<String> = (1..=all.len()).map(|n| format!("${n}")).collect();
-    let updates: Vec<String> = measures.iter().map(|c| format!("{c} = usage_hourly.{c} + excluded.{c}")).collect();
-    format!(
-        "INSERT INTO usage_hourly ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}",
-        all.join(", "),
-        placeholders.join(", "),
-        GROUP_COLUMNS.join(", "),
-        updates.join(", ")
-    )
+    let table = period.table;
+    let updates: Vec<String> = measures.iter().map(|c| format!("{c} = {table}.{c} + excluded.{c}")).collect();
+    format!("INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}", all.join(", "), placeholders.join(", "), keys.join(", "), updates.join(", "))
 }
 
-#[derive(Hash, PartialEq, Eq)]
+#[derive(Clone, Copy, Hash, PartialEq, Eq)]
 struct GroupKey<'a> {
-    hour: i64,
+    start: i64,
     key_id: &'a str,
     user_id: &'a str,
     project: &'a str,
@@ -208,14 +223,14 @@ struct GroupKey<'a> {
     status_class: &'static str,
 }
 
-/// Aggregates `records` by group in memory, then adds each group to its hour's row: one
-/// statement per group, in the caller's transaction.
+/// Aggregates `records` by hour and group in memory, then adds each group to its hour's row
+/// and to its day's: one statement per group and period, in the caller's transaction.
 pub async fn add_records<'r>(tx: &mut sqlx::Transaction<'_, sqlx::Any>, records: impl Iterator<Item = &'r UsageRecord>) -> Result<(), StoreError> {
-    let mut groups: HashMap<GroupKey<'r>, Measures> = HashMap::new();
+    let mut hours: HashMap<GroupKey<'r>, Measures> = HashMap::new();
     for r in records {
         let h = &r.hold;
         let key = GroupKey {
-            hour: h.started_at_ms - h.started_at_ms.rem_euclid(HOUR_MS),
+            start: h.started_at_ms - h.started_at_ms.rem_euclid(HOUR_MS),
             key_id: &h.key_id,
             user_id: &h.user_id,
             project: h.project.as_deref().unwrap_or(""),
@@ -224,26 +239,32 @@ pub async fn add_records<'r>(tx: &mut sqlx::Transaction<'_, sqlx::Any>, records:
             endpoint: &h.endpoint,
             status_class: status_class(r.settlement.status),
         };
-        groups.entry(key).or_default().add(r);
+        hours.entry(key).or_default().add(r);
     }
-    if groups.is_empty() {
+    if hours.is_empty() {
         return Ok(());
     }
-    let sql = upsert_sql();
-    for (g, m) in groups {
-        let mut q = sqlx::query(&sql)
-            .bind(g.hour)
-            .bind(g.key_id)
-            .bind(g.user_id)
-            .bind(g.project)
-            .bind(g.provider)
-            .bind(g.model)
-            .bind(g.endpoint)
-            .bind(g.status_class);
-        for v in m.values() {
-            q = q.bind(v);
+    let mut days: HashMap<GroupKey<'r>, Measures> = HashMap::new();
+    for (g, m) in &hours {
+        days.entry(GroupKey { start: g.start - g.start.rem_euclid(DAY_MS), ..*g }).or_default().merge(m);
+    }
+    for (period, groups) in [(HOURLY, hours), (DAILY, days)] {
+        let sql = upsert_sql(period);
+        for (g, m) in groups {
+            let mut q = sqlx::query(&sql)
+                .bind(g.start)
+                .bind(g.key_id)
+                .bind(g.user_id)
+                .bind(g.project)
+                .bind(g.provider)
+                .bind(g.model)
+                .bind(g.endpoint)
+                .bind(g.status_class);
+            for v in m.values() {
+                q = q.bind(v);
+            }
+            q.execute(&mut **tx).await?;
         }
-        q.execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -254,8 +275,11 @@ impl crate::db::Store {
     /// something the hub runs by itself.
     pub async fn rebuild_rollups(&self) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM usage_daily").execute(&mut *tx).await?;
         sqlx::query("DELETE FROM usage_hourly").execute(&mut *tx).await?;
-        sqlx::query(&rebuild_sql()).execute(&mut *tx).await?;
+        for statement in rebuild_sql() {
+            sqlx::query(&statement).execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -272,7 +296,9 @@ mod tests {
             let path = format!("{}/migrations/{engine}/0004_rollups.sql", env!("CARGO_MANIFEST_DIR"));
             let text = std::fs::read_to_string(&path).unwrap_or_default();
             let compact = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
-            assert!(compact(&text).contains(&compact(&rebuild_sql())), "{path} does not hold rebuild_sql():\n{}", rebuild_sql());
+            for statement in rebuild_sql() {
+                assert!(compact(&text).contains(&compact(&statement)), "{path} does not hold:\n{statement}");
+            }
         }
     }
 }

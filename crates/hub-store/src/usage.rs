@@ -274,7 +274,7 @@ impl Store {
     }
 
     /// Deletes raw records older than `before_ms`, a slice at a time so the usage writer is
-    /// never held up for long. The hourly rollups are kept. Returns how many were deleted.
+    /// never held up for long. The rollups are kept. Returns how many were deleted.
     pub async fn prune_usage_before(&self, before_ms: i64) -> Result<u64, StoreError> {
         let mut total = 0;
         loop {

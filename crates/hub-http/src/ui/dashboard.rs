@@ -189,7 +189,10 @@ fn cards(m: &Measures) -> Vec<Card> {
 
 /// `{"unit","bucket_ms","t":[…],"series":[{"name","values":[…]}]}`; money values are decimal
 /// strings, like everywhere else.
-fn chart_json(points: &[(i64, Measures)], bucket_ms: i64, unit: &str, lines: &[(&str, &dyn Fn(&Measures) -> Value)]) -> String {
+/// A named line of a chart and how to read its value from a bucket's measures.
+type Line<'a> = (&'a str, &'a dyn Fn(&Measures) -> Value);
+
+fn chart_json(points: &[(i64, Measures)], bucket_ms: i64, unit: &str, lines: &[Line<'_>]) -> String {
     let t: Vec<i64> = points.iter().map(|(t, _)| *t).collect();
     let series: Vec<Value> = lines.iter().map(|(name, f)| json!({"name": name, "values": points.iter().map(|(_, m)| f(m)).collect::<Vec<_>>()})).collect();
     json!({"unit": unit, "bucket_ms": bucket_ms, "t": t, "series": series}).to_string()

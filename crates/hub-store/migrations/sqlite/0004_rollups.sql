@@ -1,8 +1,10 @@
--- Hourly usage rollups: what the dashboard reads instead of every call. One row per hour
--- (Unix ms at the hour's start, UTC) and group; `project` is '' for calls without one.
--- lat_N / ttfb_N count calls whose duration / time to first byte fell in the N-th log-spaced
--- bucket (hub_core::latency): upper bounds 5, 10, 20 … 81920 ms, then everything slower.
--- The usage writer adds each batch of new records in the transaction that inserts them.
+-- Usage rollups: what the dashboard reads instead of every call. One row per hour (Unix ms at
+-- the hour's start, UTC) and group in usage_hourly, and per UTC day in usage_daily (each day
+-- the sum of its hours, so long ranges read 24 times fewer rows). `project` is '' for calls
+-- without one. lat_N / ttfb_N count calls whose duration / time to first byte fell in the N-th
+-- log-spaced bucket (hub_core::latency): upper bounds 5, 10, 20 … 81920 ms, then everything
+-- slower. The usage writer adds each batch of new records to both, in the transaction that
+-- inserts them.
 CREATE TABLE usage_hourly (
     hour INTEGER NOT NULL,
     key_id TEXT NOT NULL,
@@ -58,12 +60,68 @@ CREATE TABLE usage_hourly (
 CREATE INDEX usage_hourly_key ON usage_hourly(key_id, hour);
 CREATE INDEX usage_hourly_user ON usage_hourly(user_id, hour);
 
+CREATE TABLE usage_daily (
+    day INTEGER NOT NULL,
+    key_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    project TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    status_class TEXT NOT NULL,
+    calls INTEGER NOT NULL DEFAULT 0,
+    errors INTEGER NOT NULL DEFAULT 0,
+    tokens_in INTEGER NOT NULL DEFAULT 0,
+    tokens_out INTEGER NOT NULL DEFAULT 0,
+    tokens_cached INTEGER NOT NULL DEFAULT 0,
+    credits INTEGER NOT NULL DEFAULT 0,
+    upstream_cost INTEGER NOT NULL DEFAULT 0,
+    duration_ms_sum INTEGER NOT NULL DEFAULT 0,
+    ttfb_ms_sum INTEGER NOT NULL DEFAULT 0,
+    lat_0 INTEGER NOT NULL DEFAULT 0,
+    lat_1 INTEGER NOT NULL DEFAULT 0,
+    lat_2 INTEGER NOT NULL DEFAULT 0,
+    lat_3 INTEGER NOT NULL DEFAULT 0,
+    lat_4 INTEGER NOT NULL DEFAULT 0,
+    lat_5 INTEGER NOT NULL DEFAULT 0,
+    lat_6 INTEGER NOT NULL DEFAULT 0,
+    lat_7 INTEGER NOT NULL DEFAULT 0,
+    lat_8 INTEGER NOT NULL DEFAULT 0,
+    lat_9 INTEGER NOT NULL DEFAULT 0,
+    lat_10 INTEGER NOT NULL DEFAULT 0,
+    lat_11 INTEGER NOT NULL DEFAULT 0,
+    lat_12 INTEGER NOT NULL DEFAULT 0,
+    lat_13 INTEGER NOT NULL DEFAULT 0,
+    lat_14 INTEGER NOT NULL DEFAULT 0,
+    lat_15 INTEGER NOT NULL DEFAULT 0,
+    ttfb_0 INTEGER NOT NULL DEFAULT 0,
+    ttfb_1 INTEGER NOT NULL DEFAULT 0,
+    ttfb_2 INTEGER NOT NULL DEFAULT 0,
+    ttfb_3 INTEGER NOT NULL DEFAULT 0,
+    ttfb_4 INTEGER NOT NULL DEFAULT 0,
+    ttfb_5 INTEGER NOT NULL DEFAULT 0,
+    ttfb_6 INTEGER NOT NULL DEFAULT 0,
+    ttfb_7 INTEGER NOT NULL DEFAULT 0,
+    ttfb_8 INTEGER NOT NULL DEFAULT 0,
+    ttfb_9 INTEGER NOT NULL DEFAULT 0,
+    ttfb_10 INTEGER NOT NULL DEFAULT 0,
+    ttfb_11 INTEGER NOT NULL DEFAULT 0,
+    ttfb_12 INTEGER NOT NULL DEFAULT 0,
+    ttfb_13 INTEGER NOT NULL DEFAULT 0,
+    ttfb_14 INTEGER NOT NULL DEFAULT 0,
+    ttfb_15 INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, key_id, user_id, project, provider, model, endpoint, status_class)
+);
+CREATE INDEX usage_daily_key ON usage_daily(key_id, day);
+CREATE INDEX usage_daily_user ON usage_daily(user_id, day);
+
 -- Call history pages newest first by (ts, request_id), per user or overall.
 CREATE INDEX usage_records_ts_id ON usage_records(ts, request_id);
 CREATE INDEX usage_records_user_ts ON usage_records(user_id, ts);
 DROP INDEX usage_records_ts;
 
--- The records already kept, rolled up once (the same SQL as hub-store's rollup::rebuild_sql).
+-- The records already kept, rolled up once (the same SQL as hub-store's rollup::rebuild_sql):
+-- the hours from the records, then the days from the hours.
 INSERT INTO usage_hourly (hour, key_id, user_id, project, provider, model, endpoint, status_class, calls, errors, tokens_in, tokens_out, tokens_cached, credits, upstream_cost, duration_ms_sum, ttfb_ms_sum, lat_0, lat_1, lat_2, lat_3, lat_4, lat_5, lat_6, lat_7, lat_8, lat_9, lat_10, lat_11, lat_12, lat_13, lat_14, lat_15, ttfb_0, ttfb_1, ttfb_2, ttfb_3, ttfb_4, ttfb_5, ttfb_6, ttfb_7, ttfb_8, ttfb_9, ttfb_10, ttfb_11, ttfb_12, ttfb_13, ttfb_14, ttfb_15)
 SELECT ts - (ts % 3600000), key_id, user_id, COALESCE(project, ''), provider, model, endpoint, CASE WHEN status >= 500 THEN '5xx' WHEN status >= 400 THEN '4xx' WHEN status >= 300 THEN '3xx' WHEN status >= 200 THEN '2xx' ELSE 'none' END,
     COUNT(*) AS calls,
@@ -108,3 +166,48 @@ SELECT ts - (ts % 3600000), key_id, user_id, COALESCE(project, ''), provider, mo
     CAST(COALESCE(SUM(CASE WHEN ttfb_ms >= 40960 AND ttfb_ms < 81920 THEN 1 ELSE 0 END), 0) AS BIGINT) AS ttfb_14,
     CAST(COALESCE(SUM(CASE WHEN ttfb_ms >= 81920 THEN 1 ELSE 0 END), 0) AS BIGINT) AS ttfb_15
 FROM usage_records GROUP BY ts - (ts % 3600000), key_id, user_id, COALESCE(project, ''), provider, model, endpoint, CASE WHEN status >= 500 THEN '5xx' WHEN status >= 400 THEN '4xx' WHEN status >= 300 THEN '3xx' WHEN status >= 200 THEN '2xx' ELSE 'none' END;
+
+INSERT INTO usage_daily (day, key_id, user_id, project, provider, model, endpoint, status_class, calls, errors, tokens_in, tokens_out, tokens_cached, credits, upstream_cost, duration_ms_sum, ttfb_ms_sum, lat_0, lat_1, lat_2, lat_3, lat_4, lat_5, lat_6, lat_7, lat_8, lat_9, lat_10, lat_11, lat_12, lat_13, lat_14, lat_15, ttfb_0, ttfb_1, ttfb_2, ttfb_3, ttfb_4, ttfb_5, ttfb_6, ttfb_7, ttfb_8, ttfb_9, ttfb_10, ttfb_11, ttfb_12, ttfb_13, ttfb_14, ttfb_15)
+SELECT hour - (hour % 86400000), key_id, user_id, project, provider, model, endpoint, status_class,
+    CAST(COALESCE(SUM(calls), 0) AS BIGINT) AS calls,
+    CAST(COALESCE(SUM(errors), 0) AS BIGINT) AS errors,
+    CAST(COALESCE(SUM(tokens_in), 0) AS BIGINT) AS tokens_in,
+    CAST(COALESCE(SUM(tokens_out), 0) AS BIGINT) AS tokens_out,
+    CAST(COALESCE(SUM(tokens_cached), 0) AS BIGINT) AS tokens_cached,
+    CAST(COALESCE(SUM(credits), 0) AS BIGINT) AS credits,
+    CAST(COALESCE(SUM(upstream_cost), 0) AS BIGINT) AS upstream_cost,
+    CAST(COALESCE(SUM(duration_ms_sum), 0) AS BIGINT) AS duration_ms_sum,
+    CAST(COALESCE(SUM(ttfb_ms_sum), 0) AS BIGINT) AS ttfb_ms_sum,
+    CAST(COALESCE(SUM(lat_0), 0) AS BIGINT) AS lat_0,
+    CAST(COALESCE(SUM(lat_1), 0) AS BIGINT) AS lat_1,
+    CAST(COALESCE(SUM(lat_2), 0) AS BIGINT) AS lat_2,
+    CAST(COALESCE(SUM(lat_3), 0) AS BIGINT) AS lat_3,
+    CAST(COALESCE(SUM(lat_4), 0) AS BIGINT) AS lat_4,
+    CAST(COALESCE(SUM(lat_5), 0) AS BIGINT) AS lat_5,
+    CAST(COALESCE(SUM(lat_6), 0) AS BIGINT) AS lat_6,
+    CAST(COALESCE(SUM(lat_7), 0) AS BIGINT) AS lat_7,
+    CAST(COALESCE(SUM(lat_8), 0) AS BIGINT) AS lat_8,
+    CAST(COALESCE(SUM(lat_9), 0) AS BIGINT) AS lat_9,
+    CAST(COALESCE(SUM(lat_10), 0) AS BIGINT) AS lat_10,
+    CAST(COALESCE(SUM(lat_11), 0) AS BIGINT) AS lat_11,
+    CAST(COALESCE(SUM(lat_12), 0) AS BIGINT) AS lat_12,
+    CAST(COALESCE(SUM(lat_13), 0) AS BIGINT) AS lat_13,
+    CAST(COALESCE(SUM(lat_14), 0) AS BIGINT) AS lat_14,
+    CAST(COALESCE(SUM(lat_15), 0) AS BIGINT) AS lat_15,
+    CAST(COALESCE(SUM(ttfb_0), 0) AS BIGINT) AS ttfb_0,
+    CAST(COALESCE(SUM(ttfb_1), 0) AS BIGINT) AS ttfb_1,
+    CAST(COALESCE(SUM(ttfb_2), 0) AS BIGINT) AS ttfb_2,
+    CAST(COALESCE(SUM(ttfb_3), 0) AS BIGINT) AS ttfb_3,
+    CAST(COALESCE(SUM(ttfb_4), 0) AS BIGINT) AS ttfb_4,
+    CAST(COALESCE(SUM(ttfb_5), 0) AS BIGINT) AS ttfb_5,
+    CAST(COALESCE(SUM(ttfb_6), 0) AS BIGINT) AS ttfb_6,
+    CAST(COALESCE(SUM(ttfb_7), 0) AS BIGINT) AS ttfb_7,
+    CAST(COALESCE(SUM(ttfb_8), 0) AS BIGINT) AS ttfb_8,
+    CAST(COALESCE(SUM(ttfb_9), 0) AS BIGINT) AS ttfb_9,
+    CAST(COALESCE(SUM(ttfb_10), 0) AS BIGINT) AS ttfb_10,
+    CAST(COALESCE(SUM(ttfb_11), 0) AS BIGINT) AS ttfb_11,
+    CAST(COALESCE(SUM(ttfb_12), 0) AS BIGINT) AS ttfb_12,
+    CAST(COALESCE(SUM(ttfb_13), 0) AS BIGINT) AS ttfb_13,
+    CAST(COALESCE(SUM(ttfb_14), 0) AS BIGINT) AS ttfb_14,
+    CAST(COALESCE(SUM(ttfb_15), 0) AS BIGINT) AS ttfb_15
+FROM usage_hourly GROUP BY hour - (hour % 86400000), key_id, user_id, project, provider, model, endpoint, status_class;

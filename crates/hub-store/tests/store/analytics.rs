@@ -68,17 +68,17 @@ fn record(c: &Call) -> UsageRecord {
 /// partial-hour ranges cut through them.
 fn calls() -> Vec<Call> {
     let mut out = Vec::new();
-    for n in 0..180 {
+    for n in 0..180usize {
         let ts = T0 + n as i64 * 60_000;
         let (key, user) = match n % 3 {
             0 => ("key_a", "usr_1"),
             1 => ("key_b", "usr_1"),
             _ => ("key_c", "usr_2"),
         };
-        let model = if n % 4 == 0 { "gpt-4o" } else { "gpt-4o-mini" };
-        let status = if n % 10 == 0 { 502 } else { 200 };
+        let model = if n.is_multiple_of(4) { "gpt-4o" } else { "gpt-4o-mini" };
+        let status = if n.is_multiple_of(10) { 502 } else { 200 };
         let mut c = call(n, ts, key, user, model, status);
-        if n % 5 == 0 {
+        if n.is_multiple_of(5) {
             c.project = Some("=cmd|' /C calc'!A0");
         }
         out.push(c);
@@ -122,6 +122,32 @@ pub async fn totals_match_the_raw_records_for_whole_and_partial_hours(store: &St
     // The maintained rollups are exactly what recomputing them from the records gives.
     store.rebuild_rollups().await.unwrap();
     assert_eq!(store.usage_totals(&range(T0, T0 + 3 * HOUR_MS)).await.unwrap(), whole);
+}
+
+pub async fn days_hours_and_raw_edges_add_up(store: &Store) {
+    use hub_store::rollup::DAY_MS;
+    // Every 37 minutes for four days.
+    let all: Vec<Call> = (0..160usize).map(|n| call(n, T0 + n as i64 * 37 * 60_000, "key_a", "usr_1", "gpt-4o", if n.is_multiple_of(9) { 429 } else { 200 })).collect();
+    load(store, &all).await;
+    let day0 = T0 - T0 % DAY_MS;
+    for (from, to) in [(T0 + 5 * 60_000, T0 + 3 * DAY_MS + 7 * 60_000), (day0 + DAY_MS, day0 + 3 * DAY_MS), (day0 + DAY_MS - 1, day0 + 3 * DAY_MS + 1), (T0, T0 + 4 * DAY_MS)] {
+        assert_eq!(store.usage_totals(&range(from, to)).await.unwrap(), expected(&all, |c| c.ts >= from && c.ts < to), "range {from}..{to}");
+    }
+    let f = range(T0 + 5 * 60_000, T0 + 3 * DAY_MS + 7 * 60_000);
+    let by_day = store.usage_series(&f, DAY_MS).await.unwrap();
+    let by_hour = store.usage_series(&f, HOUR_MS).await.unwrap();
+    let sum = |points: &[(i64, Measures)]| points.iter().fold(Measures::default(), |mut acc, (_, m)| {
+        acc.merge(m);
+        acc
+    });
+    assert_eq!(sum(&by_day), sum(&by_hour));
+    assert_eq!(sum(&by_day), store.usage_totals(&f).await.unwrap());
+    for (t, m) in &by_day {
+        let (a, b) = ((*t).max(f.from_ms), (*t + DAY_MS).min(f.to_ms));
+        assert_eq!(*m, expected(&all, |c| c.ts >= a && c.ts < b), "day {t}");
+    }
+    store.rebuild_rollups().await.unwrap();
+    assert_eq!(store.usage_totals(&f).await.unwrap(), sum(&by_day), "rebuilt rollups agree");
 }
 
 pub async fn a_replayed_journal_is_not_counted_twice(store: &Store) {
@@ -241,6 +267,12 @@ pub async fn pruning_removes_old_records_and_keeps_the_rollups(store: &Store) {
 /// The checks above on SQLite; `postgres.rs` runs them on PostgreSQL.
 mod on_sqlite {
     use crate::fresh_store;
+
+    #[tokio::test]
+    async fn days_hours_and_raw_edges_add_up() {
+        let (_dir, store) = fresh_store().await;
+        super::days_hours_and_raw_edges_add_up(&store).await;
+    }
 
     #[tokio::test]
     async fn totals_match_the_raw_records_for_whole_and_partial_hours() {

@@ -1,7 +1,7 @@
 //! How fast the dashboard's queries are on a large ledger. Ignored by default; run it with
 //! `bash bench/dashboard.sh [RECORDS]` (see bench/README.md). It writes RECORDS generated usage
 //! records (default 200 000) spread over the last 30 days into a fresh SQLite database through
-//! the usage writer's own insert (so the hourly rollups are maintained as in production), then
+//! the usage writer's own insert (so the rollups are maintained as in production), then
 //! times each query the Dashboard, Calls and key pages and the analytics API run.
 
 use std::time::{Duration, Instant};
@@ -58,7 +58,7 @@ fn generate(rng: &mut StdRng, n: usize, i: usize, now: i64) -> UsageRecord {
         credential_id: Some(format!("cred_{provider}")),
         model: model.into(),
         endpoint: if model.starts_with("text-embedding") { "embeddings".into() } else { "chat".into() },
-        stream: i % 2 == 0,
+        stream: i.is_multiple_of(2),
         client_ip: Some(format!("10.0.{}.{}", user, key % 250)),
         est_input_tokens: tokens_in,
         reserved: NanoCredits(5_000_000),
