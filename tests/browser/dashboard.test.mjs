@@ -232,7 +232,10 @@ describe('analytics dashboard in a headless browser', () => {
     assert.match(await page.locator('#last-address').innerText(), /127\.0\.0\.1/);
     const usage = await chartData(page, 'chart-key-usage');
     assert.equal(total(usage, 'calls'), ALL_CALLS);
+    assert.equal(total(usage, 'errors'), FAILED_CALLS);
     assert.equal(await page.locator('#chart-key-usage').getAttribute('data-drawn'), 'true');
+    const tokens = await chartData(page, 'chart-key-tokens');
+    assert.ok(total(tokens, 'in') > 0 && total(tokens, 'out') > 0);
     assert.match(await page.locator('.key-usage table.breakdown').innerText(), /gpt-3\.5-turbo/);
     await page.screenshot({ path: path.join(SCREENSHOTS, 'key-usage.png'), fullPage: true });
   });

@@ -32,7 +32,7 @@ const BUDGET: Duration = Duration::from_millis(200);
 fn generate(rng: &mut StdRng, n: usize, i: usize, now: i64) -> UsageRecord {
     let span = 30 * DAY_MS;
     // Evenly spread, newest last, with a little jitter; request ids sort by time like real ones.
-    let ts = now - span + (i as i64 * span) / n as i64 + rng.gen_range(0..1000);
+    let ts = now - span + (i as i64 * span) / n as i64 + rng.gen_range(0..(span / n as i64).clamp(1, 1000));
     let user = rng.gen_range(0..USERS);
     let key = user * KEYS_PER_USER + rng.gen_range(0..KEYS_PER_USER);
     // Each key calls three models.
