@@ -28,6 +28,8 @@ const OWNER_PASSWORD = 'correct horse battery staple 42';
 const OK_CALLS = 6;
 const FAILED_CALLS = 2;
 const ALL_CALLS = OK_CALLS + FAILED_CALLS;
+// A project name (client-chosen, so untrusted) that would run script if rendered as markup.
+const HOSTILE_PROJECT = '<img src=x onerror="window.__xss=1">';
 
 const children = new Set();
 process.on('exit', () => { for (const c of children) { try { c.kill('SIGKILL'); } catch { /* gone */ } } });
@@ -68,10 +70,12 @@ function run(bin, args, input) {
   });
 }
 
-async function chat(hubUrl, key, model) {
+async function chat(hubUrl, key, model, project) {
+  const headers = { 'content-type': 'application/json', authorization: `Bearer ${key}` };
+  if (project) headers['x-aigne-hub-client-did'] = project;
   const res = await fetch(`${hubUrl}/api/v1/chat/completions`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    headers,
     body: JSON.stringify({ model, messages: [{ role: 'user', content: 'Hello!' }] }),
   });
   await res.text();
@@ -101,7 +105,7 @@ describe('analytics dashboard in a headless browser', () => {
     hub = start('aigne-hub', HUB_BIN, ['serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0']);
     [, hubUrl] = await waitFor(hub, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
 
-    for (let i = 0; i < OK_CALLS; i++) assert.equal(await chat(hubUrl, created.key, 'aignehub/gpt-3.5-turbo'), 200);
+    for (let i = 0; i < OK_CALLS; i++) assert.equal(await chat(hubUrl, created.key, 'aignehub/gpt-3.5-turbo', i === 0 ? HOSTILE_PROJECT : undefined), 200);
     // Calls the upstream refuses still leave their record and count as errors.
     const queued = await fetch(`${simUrl}/__sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ status: 400, count: FAILED_CALLS }) });
     assert.equal(queued.status, 200);
@@ -172,6 +176,10 @@ describe('analytics dashboard in a headless browser', () => {
     assert.ok((await byModel.count()) >= 1);
     const byKey = await page.locator('table.breakdown[data-by="key"] tbody').innerText();
     assert.match(byKey, new RegExp(`dashboard-app \\(${kid}\\)`));
+    const byProject = page.locator('table.breakdown[data-by="project"]');
+    assert.match(await byProject.innerText(), /<img src=x onerror="window.__xss=1">/);
+    assert.equal(await byProject.locator('img').count(), 0, 'a project name became markup');
+    assert.equal(await page.evaluate(() => typeof window.__xss), 'undefined');
     await page.screenshot({ path: path.join(SCREENSHOTS, 'dashboard.png'), fullPage: true });
   });
 
