@@ -184,7 +184,7 @@ impl Sql {
     }
 }
 
-/// A status class as a range of raw statuses (so the status index-free scan stays simple);
+/// A status class as a range of raw statuses (the twin of `STATUS_CLASS_SQL`, as a condition);
 /// an unknown class matches nothing.
 fn raw_status_condition(class: &str) -> String {
     match class {
