@@ -28,6 +28,9 @@ pub enum Command {
     /// Upstream model providers.
     #[command(subcommand)]
     Provider(ProviderCommand),
+    /// Model aliases: a short name for a fallback chain of provider/model targets.
+    #[command(subcommand)]
+    Alias(AliasCommand),
     /// API keys.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -100,6 +103,24 @@ pub enum ProviderCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum AliasCommand {
+    /// Create or replace an alias: `alias set fast openai/gpt-4o-mini anthropic/claude-3-5-haiku`
+    /// (first choice first; the next one takes over when a provider is down).
+    Set {
+        name: String,
+        #[arg(required = true)]
+        targets: Vec<String>,
+    },
+    /// List aliases and their chains.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an alias.
+    Delete { name: String },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum KeyCommand {
     /// Create a key and print it (the only time it is shown).
     Create {
@@ -125,7 +146,7 @@ pub enum KeyCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Issue a new secret for the same key (same id, kid, scopes and history); the old secret
+    /// Issue a new secret, with its own kid, for the same key (same id, scopes and history); the old secret
     /// keeps working for the grace period (0s … 7d), then is refused.
     Rotate {
         kid: String,

@@ -10,7 +10,7 @@ use serde_json::json;
 use hub_core::scopes::{KeyPolicy, PolicyPatch};
 use hub_store::keys::AuditActor;
 
-use crate::cli::{AdminCommand, Cli, Command, KeyCommand, ProviderCommand, ScopeArgs, UsageCommand};
+use crate::cli::{AdminCommand, AliasCommand, Cli, Command, KeyCommand, ProviderCommand, ScopeArgs, UsageCommand};
 
 pub type CmdResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -19,6 +19,7 @@ pub async fn run(cli: Cli) -> CmdResult {
         Command::Serve(args) => crate::serve::run(&cli.data_dir, args).await,
         Command::Admin(cmd) => admin(&cli.data_dir, cmd).await,
         Command::Provider(cmd) => provider(&cli.data_dir, cmd).await,
+        Command::Alias(cmd) => alias(&cli.data_dir, cmd).await,
         Command::Key(cmd) => key(&cli.data_dir, cmd).await,
         Command::Usage(cmd) => usage(&cli.data_dir, cmd).await,
     }
@@ -80,6 +81,34 @@ async fn provider(data_dir: &std::path::Path, cmd: ProviderCommand) -> CmdResult
                     println!("{:<20} {:<45} credentials: {}", p.name, p.base_url, creds.join(", "));
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+async fn alias(data_dir: &std::path::Path, cmd: AliasCommand) -> CmdResult {
+    let store = Store::open_sqlite(data_dir).await?;
+    match cmd {
+        AliasCommand::Set { name, targets } => {
+            let alias = hub_core::aliases::ModelAlias::new(&name, &targets)?;
+            store.set_alias(&alias, &actor(), None).await?;
+            println!("alias {} → {}", alias.name, alias.targets.join(" → "));
+        }
+        AliasCommand::List { json } => {
+            let aliases = store.list_aliases().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&aliases)?);
+            } else {
+                for a in aliases {
+                    println!("{:<24} {}", a.name, a.targets.join(" → "));
+                }
+            }
+        }
+        AliasCommand::Delete { name } => {
+            if !store.delete_alias(&name, &actor(), None).await? {
+                return Err(format!("no alias named {name:?}").into());
+            }
+            println!("deleted alias {name}");
         }
     }
     Ok(())

@@ -72,6 +72,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
         master_key: server_secrets.master_key.clone(),
         files,
         limiters: hub_http::inference::limits::KeyLimiters::default(),
+        idempotency: Default::default(),
         ready: AtomicBool::new(true),
     });
 

@@ -79,12 +79,6 @@ impl ApiKey {
         ApiKey::generate_for_kid(rng, key_type, &kid)
     }
 
-    /// A new secret under an existing kid (a rotation keeps the key's public id). `None` when
-    /// `kid` is not 12 base62 characters.
-    pub fn rotate_secret<R: RngCore + CryptoRng>(rng: &mut R, key_type: KeyType, kid: &str) -> Option<ApiKey> {
-        (kid.len() == KID_LEN && base62::is_base62(kid)).then(|| ApiKey::generate_for_kid(rng, key_type, kid))
-    }
-
     fn generate_for_kid<R: RngCore + CryptoRng>(rng: &mut R, key_type: KeyType, kid: &str) -> ApiKey {
         let secret = base62::random(rng, SECRET_LEN);
         let body = format!("{}{}_{}", key_type.prefix(), kid, secret);

@@ -4,6 +4,7 @@
 //! Nothing here knows HTTP, SQL or a provider's wire format; every other crate builds on it.
 
 pub mod aigne;
+pub mod aliases;
 pub mod anthropic;
 pub mod base62;
 pub mod catalog;

@@ -3,6 +3,8 @@
 //! query, status, duration: never headers or bodies, so no key or prompt can reach the log).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::AtomicU16;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -15,6 +17,10 @@ pub struct RequestCtx {
     pub request_id: String,
     pub started: Instant,
     pub client_ip: Option<IpAddr>,
+    /// Where the call's `CallGuard` reports the status its usage record settles with, for a
+    /// layer that must know how a call really ended (a stream that broke off mid-way is a
+    /// `200` on the wire). `None` unless such a layer asked: the hot path allocates nothing.
+    pub call_status: Option<Arc<AtomicU16>>,
 }
 
 pub async fn request_context(State(state): State<crate::state::AppState>, mut req: Request, next: Next) -> Response {
@@ -23,6 +29,7 @@ pub async fn request_context(State(state): State<crate::state::AppState>, mut re
         request_id: hub_core::ids::new_request_id(),
         started: Instant::now(),
         client_ip: peer.map(|p| client_address(p, req.headers(), &state.config.trusted_proxies)),
+        call_status: None,
     };
     let method = req.method().clone();
     // A `Uri` clone shares its bytes: no copy of the path per request.

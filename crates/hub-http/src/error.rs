@@ -83,6 +83,9 @@ pub enum ApiError {
     BadRequest { param: Option<&'static str>, message: String },
     #[error("The request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// An `Idempotency-Key` sent again with a different body.
+    #[error("This Idempotency-Key was already used with a different request body; use a new key for a new request")]
+    IdempotencyKeyReused,
     #[error("{0}")]
     ModelNotFound(String),
     #[error("The hub is busy recording usage; retry shortly")]
@@ -123,6 +126,7 @@ impl ApiError {
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::ModelNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Backpressure | ApiError::ShuttingDown | ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             // Every credential is out of rotation: say why in the status clients act on.
@@ -152,6 +156,7 @@ impl ApiError {
             },
             ApiError::BadRequest { .. } => "bad_request",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::IdempotencyKeyReused => "idempotency_key_reused",
             ApiError::ModelNotFound(_) => "model_not_found",
             ApiError::Backpressure => "backpressure",
             ApiError::NoCapacity { .. } => "no_capacity",
@@ -169,6 +174,7 @@ impl ApiError {
             ApiError::RateLimited(_) => ("rate_limit_error", Some("rate_limit_exceeded")),
             ApiError::BadRequest { .. } => ("invalid_request_error", None),
             ApiError::PayloadTooLarge { .. } => ("invalid_request_error", Some("request_too_large")),
+            ApiError::IdempotencyKeyReused => ("invalid_request_error", Some("idempotency_key_reused")),
             ApiError::ModelNotFound(_) => ("invalid_request_error", Some("model_not_found")),
             ApiError::Backpressure | ApiError::ShuttingDown => ("server_error", Some("unavailable")),
             ApiError::NoCapacity { reason, .. } => match reason {

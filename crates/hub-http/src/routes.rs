@@ -17,25 +17,32 @@ use crate::state::AppState;
 use crate::{admin, aigne, context, inference, ops, ui};
 
 pub fn router(state: AppState) -> Router {
+    // Every model-calling POST: a retry under the same `Idempotency-Key` (or, on the AIGNE
+    // routes, an identical retry) joins or replays the call instead of making another.
+    let once = || middleware::from_fn_with_state(state.clone(), inference::idempotency::layer);
     let mut router = Router::new();
     // The OpenAI family is mounted twice: `/v1` for OpenAI SDKs, `/api/v1` as the seed documents.
     // Full paths rather than `nest`: a nested router rewrites every request's URI.
     for prefix in ["/v1", "/api/v1"] {
         router = router
-            .route(&format!("{prefix}/chat/completions"), post(inference::chat::chat_completions))
+            .route(&format!("{prefix}/chat/completions"), post(inference::chat::chat_completions).layer(once()))
             // Anthropic clients (Claude-style tools, the `anthropic` SDKs).
-            .route(&format!("{prefix}/messages"), post(inference::messages::messages))
-            .route(&format!("{prefix}/embeddings"), post(inference::embeddings::embeddings))
-            .route(&format!("{prefix}/images/generations"), post(inference::images::generations))
+            .route(&format!("{prefix}/messages"), post(inference::messages::messages).layer(once()))
+            .route(&format!("{prefix}/embeddings"), post(inference::embeddings::embeddings).layer(once()))
+            .route(&format!("{prefix}/images/generations"), post(inference::images::generations).layer(once()))
             .route(&format!("{prefix}/models"), get(inference::models::list))
             // Ids hold a `/` (`openai/gpt-4o-mini`), hence the wildcard.
             .route(&format!("{prefix}/models/{{*id}}"), get(inference::models::retrieve));
     }
     router
         // The AIGNE SDK (`@aigne/aigne-hub`): discovery at the origin, then its own API family.
-        .route("/api/v2/chat", post(inference::aigne::chat))
-        .route("/api/v2/embeddings", post(inference::aigne::embeddings))
-        .route("/api/v2/image", post(inference::aigne::image))
+        .route("/api/v2/chat", post(inference::aigne::chat).layer(once()))
+        .route("/api/v2/embeddings", post(inference::aigne::embeddings).layer(once()))
+        .route("/api/v2/image", post(inference::aigne::image).layer(once()))
+        // The original hub's older shapes, for older clients.
+        .route("/api/v2/chat/completions", post(inference::aigne::legacy_chat).layer(once()))
+        .route("/api/v2/completions", post(inference::aigne::legacy_chat).layer(once()))
+        .route("/api/v2/image/generations", post(inference::aigne::legacy_image).layer(once()))
         .route("/api/v2/status", get(aigne::status))
         .route("/__blocklet__.js", get(aigne::blocklet))
         .route("/api/ai/models", get(aigne::models))

@@ -35,6 +35,8 @@ pub struct Inner {
     pub files: crate::files::SignedFiles,
     /// Per-key rate and concurrency state (this process only).
     pub limiters: crate::inference::limits::KeyLimiters,
+    /// Calls under an `Idempotency-Key` (and identical AIGNE retries), live and kept.
+    pub idempotency: Arc<crate::inference::idempotency::IdempotencyTable>,
     /// False once shutdown begins: `/readyz` fails first, new calls are refused.
     pub ready: AtomicBool,
 }

@@ -393,17 +393,17 @@ impl Store {
         self.key_info(&info.id).await?.ok_or(StoreError::NotFound("key"))
     }
 
-    /// Issues a new secret for the same key (same id, kid, scopes and history). The secret in
-    /// use keeps working for `grace_ms`, then is refused; a secret still in an earlier grace
-    /// period ends now, so a key never has more than two live secrets.
+    /// Issues a new secret, with its own kid, for the same logical key (same id, name, scopes,
+    /// budget and history). The secret in use keeps working for `grace_ms`, then is refused; a
+    /// secret still in an earlier grace period ends now, so a key never has more than two live
+    /// secrets. A kid names one secret: logs and usage records say which secret was used.
     pub async fn rotate_key(&self, pepper: &hub_core::Pepper, kid_or_id: &str, grace_ms: i64, who: AuditActor<'_>) -> Result<IssuedKey, StoreError> {
         let info = self.key_by_ref(kid_or_id).await?.ok_or(StoreError::NotFound("key"))?;
         if info.revoked_at.is_some() {
             return Err(StoreError::Conflict("a revoked key cannot be rotated".into()));
         }
         let key_type = KeyType::parse(&info.key_type).unwrap_or(KeyType::Inference);
-        let key = hub_core::ApiKey::rotate_secret(&mut rand::rngs::OsRng, key_type, &info.kid)
-            .ok_or_else(|| StoreError::Invalid("the key's kid is malformed".into()))?;
+        let key = hub_core::ApiKey::generate(&mut rand::rngs::OsRng, key_type);
         let hash = key.hash(pepper);
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
@@ -425,7 +425,7 @@ impl Store {
             .try_get("t")?;
         let created = newest.map_or(now, |t| now.max(t + 1));
         sqlx::query("INSERT INTO api_key_secrets (kid, key_id, secret_hash, hint, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&info.kid)
+            .bind(key.kid())
             .bind(&info.id)
             .bind(hash.0.to_vec())
             .bind(key.hint())
@@ -434,14 +434,14 @@ impl Store {
             .await?;
         record_change_in(&mut tx, ChangeKind::Key, &info.id, now).await?;
         tx.commit().await?;
-        let grace = format!("grace={}s", grace_ms / 1000);
-        self.audit(who.actor, "key.rotated", Some(&info.kid), who.address, Some(&grace)).await?;
+        let detail = format!("new_kid={} grace={}s", key.kid(), grace_ms / 1000);
+        self.audit(who.actor, "key.rotated", Some(&info.kid), who.address, Some(&detail)).await?;
         let info = self.key_info(&info.id).await?.ok_or(StoreError::NotFound("key"))?;
         Ok(IssuedKey { key, info })
     }
 
-    /// The audit entries about one key (by its kid), newest first.
-    pub async fn key_audit(&self, kid: &str, limit: i64) -> Result<Vec<crate::users::AuditEntry>, StoreError> {
-        self.audit_entries_for(kid, limit).await
+    /// The audit entries about one logical key (under any of its secrets' kids), newest first.
+    pub async fn key_audit(&self, key_id: &str, limit: i64) -> Result<Vec<crate::users::AuditEntry>, StoreError> {
+        self.audit_entries_for_key(key_id, limit).await
     }
 }

@@ -2,6 +2,7 @@
 //! repositories, the crash-safe usage journal and its batch writer, server secrets, and the
 //! in-memory directories (keys, providers) kept fresh by the change log.
 
+pub mod aliases;
 pub mod analytics;
 pub mod changes;
 pub mod crypto;

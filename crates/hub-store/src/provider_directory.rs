@@ -1,6 +1,7 @@
 //! The providers the hub can call right now, in memory: configured ones (credentials decrypted
 //! once) plus fallbacks from the environment (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, …). Refreshed
-//! when the change log says a provider changed; read without touching the database.
+//! when the change log says a provider changed; read without touching the database. Model
+//! aliases (fallback chains) live here too: they are routing, read on the same path.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -74,6 +75,8 @@ impl ProviderEntry {
 pub struct ProviderDirectory {
     entries: RwLock<Arc<HashMap<String, Arc<ProviderEntry>>>>,
     env: Vec<Arc<ProviderEntry>>,
+    /// Alias name → its fallback chain (`provider/model`, first choice first).
+    aliases: RwLock<Arc<HashMap<String, Arc<[String]>>>>,
 }
 
 /// Providers configured through the environment, read as the OpenAI SDK reads its variables:
@@ -109,7 +112,7 @@ pub fn env_fallbacks() -> Vec<Arc<ProviderEntry>> {
 
 impl ProviderDirectory {
     pub fn new(env: Vec<Arc<ProviderEntry>>) -> ProviderDirectory {
-        ProviderDirectory { entries: RwLock::new(Arc::new(HashMap::new())), env }
+        ProviderDirectory { entries: RwLock::new(Arc::new(HashMap::new())), env, aliases: RwLock::default() }
     }
 
     /// Rebuilds the directory from the database; configured providers win over environment ones.
@@ -132,7 +135,25 @@ impl ProviderDirectory {
             map.insert(p.name.clone(), Arc::new(ProviderEntry::new(p.name, kind, p.base_url, ProviderSource::Database, credentials)));
         }
         *self.entries.write() = Arc::new(map);
+        let aliases = store.list_aliases().await?.into_iter().map(|a| (a.name, Arc::from(a.targets))).collect();
+        *self.aliases.write() = Arc::new(aliases);
         Ok(())
+    }
+
+    /// The fallback chain of an alias.
+    pub fn alias(&self, name: &str) -> Option<Arc<[String]>> {
+        let aliases = self.aliases.read();
+        if aliases.is_empty() {
+            return None;
+        }
+        aliases.get(name).cloned()
+    }
+
+    /// Every alias and its chain, sorted by name.
+    pub fn aliases(&self) -> Vec<(String, Arc<[String]>)> {
+        let mut out: Vec<_> = self.aliases.read().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<ProviderEntry>> {

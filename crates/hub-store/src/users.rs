@@ -152,13 +152,16 @@ impl Store {
         audit_rows(&rows)
     }
 
-    /// Entries about one target (a key's kid, an account id…), newest first.
-    pub async fn audit_entries_for(&self, target: &str, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows = sqlx::query("SELECT ts, actor, action, target, address, detail FROM audit_log WHERE target = $1 ORDER BY ts DESC LIMIT $2")
-            .bind(target)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
+    /// Audit entries whose target is any kid the key has had (each rotation adds one).
+    pub async fn audit_entries_for_key(&self, key_id: &str, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT ts, actor, action, target, address, detail FROM audit_log \
+             WHERE target IN (SELECT kid FROM api_key_secrets WHERE key_id = $1) ORDER BY ts DESC LIMIT $2",
+        )
+        .bind(key_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
         audit_rows(&rows)
     }
 }

@@ -71,3 +71,6 @@ pub const CONCURRENCY_UPSTREAM_LATENCY: Duration = Duration::from_millis(300);
 /// Grace period of the rotation test, and how long a key lives in the expiry test.
 pub const ROTATION_GRACE_SECS: u64 = 2;
 pub const EXPIRY_AFTER: Duration = Duration::from_secs(2);
+/// Calls to an alias while its first provider is down (more than the failures that open its
+/// circuit, so some calls must skip it).
+pub const ALIAS_FALLBACK_CALLS: usize = 8;

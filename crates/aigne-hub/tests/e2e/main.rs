@@ -6,7 +6,9 @@
 mod limits;
 mod support;
 
+mod aigne_legacy;
 mod aigne_sdk;
+mod aliases;
 mod analytics;
 mod anthropic_messages;
 mod auth_errors;
@@ -14,6 +16,7 @@ mod bad_input;
 mod cli;
 mod embeddings_and_models;
 mod failover;
+mod idempotency;
 mod images;
 mod provider_anthropic;
 mod provider_bedrock;

@@ -17,10 +17,13 @@ async fn both_secrets_work_during_the_grace_and_the_old_one_stops_after() {
     let v = hub.cli_json(&["key", "rotate", &old.kid, "--grace", &grace, "--json"]).await.unwrap();
     let rotated_at = std::time::Instant::now();
     assert_eq!(str_field(&v, "id"), old.id);
-    assert_eq!(str_field(&v, "kid"), old.kid);
     assert_eq!(str_field(&v, "name"), old.name);
     let new = str_field(&v, "key").to_owned();
     assert_ne!(new, old.key);
+    // A kid names one secret: the new secret has its own, inside the new key text.
+    let new_kid = str_field(&v, "kid").to_owned();
+    assert_ne!(new_kid, old.kid);
+    assert!(new.starts_with(&format!("aih_{new_kid}_")), "the key text carries its kid");
     hub.wait_key_accepted(&new, limits::PROPAGATION).await.unwrap();
     expect_completion(chat(hub, &new, &hello()).await).await;
     expect_completion(chat(hub, &old.key, &hello()).await).await;
@@ -29,9 +32,23 @@ async fn both_secrets_work_during_the_grace_and_the_old_one_stops_after() {
     let err = expect_error(chat(hub, &old.key, &hello()).await, 401, "the old secret after the grace").await;
     assert!(err.message.contains("rotation"), "{}", err.message);
     expect_completion(chat(hub, &new, &hello()).await).await;
-    // One key, one history: every call is recorded under the same key id.
+    // One key, one history: every call is recorded under the same key id, and each record
+    // names the secret that made it.
     let records = hub.wait_for_usage(3, limits::USAGE_VISIBLE).await.unwrap();
     assert!(records.iter().all(|r| str_field(r, "key_id") == old.id));
+    let kids: Vec<&str> = records.iter().map(|r| str_field(r, "kid")).collect();
+    assert!(kids.contains(&old.kid.as_str()) && kids.contains(&new_kid.as_str()), "{kids:?}");
+    // Either kid names the key; its audit trail holds the events of both secrets.
+    let admin = hub.cli_json(&["key", "create", "--name", "automation", "--type", "admin", "--json"]).await.unwrap();
+    let admin_key = str_field(&admin, "key").to_owned();
+    let http = reqwest::Client::new();
+    let get = |path: String| http.get(hub.url(&path)).bearer_auth(&admin_key).send();
+    let by_old: serde_json::Value = get(format!("/api/admin/keys/{}", old.kid)).await.unwrap().json().await.unwrap();
+    assert_eq!(str_field(&by_old, "id"), old.id);
+    assert_eq!(str_field(&by_old, "kid"), new_kid, "a key is shown under its current secret's kid");
+    let audit = get(format!("/api/admin/keys/{new_kid}/audit")).await.unwrap().text().await.unwrap();
+    assert!(audit.contains("key.created") && audit.contains("key.rotated"), "{audit}");
+    assert!(!audit.contains(&new) && !audit.contains(&old.key), "the audit trail never holds a secret");
 
     // Grace 0: the previous secret dies at once; out-of-range graces are refused.
     let v = hub.cli_json(&["key", "rotate", &old.kid, "--grace", "0s", "--json"]).await.unwrap();

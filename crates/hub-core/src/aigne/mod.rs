@@ -11,8 +11,11 @@
 //!   reply object and the streamed `delta` events.
 //! - [`media`]: `POST /api/v2/image` and `POST /api/v2/embeddings`.
 //! - [`listing`]: the model list of `GET /api/ai/models`.
+//! - [`legacy`]: the older `POST /api/v2/chat/completions` shape (no envelope, camelCase
+//!   OpenAI fields) that older clients of the original hub still send.
 
 pub mod chat;
+pub mod legacy;
 pub mod listing;
 pub mod media;
 

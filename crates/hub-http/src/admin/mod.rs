@@ -22,6 +22,7 @@ use crate::inference::authorize::RouteFamily;
 use crate::state::AppState;
 use crate::ui::session;
 
+pub mod aliases;
 pub mod analytics;
 
 pub fn router() -> Router<AppState> {
@@ -33,6 +34,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/admin/keys/{kid}/rotate", post(rotate_key))
         .route("/api/admin/keys/{kid}/audit", get(key_audit))
         .route("/api/admin/providers", get(list_providers).post(add_provider))
+        .route("/api/admin/aliases", get(aliases::list))
+        .route("/api/admin/aliases/{name}", axum::routing::put(aliases::set).delete(aliases::delete))
         .route("/api/admin/usage", get(list_usage))
         .route("/api/admin/audit", get(list_audit))
 }
@@ -285,7 +288,7 @@ pub async fn rotate_key_service(state: &AppState, a: &Actor, info: &KeyInfo, gra
 async fn key_audit(State(state): State<AppState>, headers: HeaderMap, Path(kid): Path<String>) -> Result<Response, AdminError> {
     let a = actor(&state, &headers, false).await?;
     let info = managed_key(&state, &a, &kid).await?;
-    Ok(Json(state.store.key_audit(&info.kid, 200).await?).into_response())
+    Ok(Json(state.store.key_audit(&info.id, 200).await?).into_response())
 }
 
 async fn revoke_key(

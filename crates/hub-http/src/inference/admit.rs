@@ -33,6 +33,8 @@ pub struct CallGuard {
     /// Tokens this call may use at most (estimated input + maximum output).
     reserve_tokens: u64,
     scope: Endpoint,
+    /// Told the settled status, when a layer asked (see `RequestCtx::call_status`).
+    status_out: Option<std::sync::Arc<std::sync::atomic::AtomicU16>>,
 }
 
 /// What the caller asks for, as far as admission needs to know.
@@ -77,7 +79,17 @@ pub async fn admit(state: &AppState, caller: &Caller, ctx: &RequestCtx, intent: 
         est_input_tokens: intent.est_input_tokens,
         reserved: NanoCredits::ZERO,
     };
-    Ok(CallGuard { state: state.clone(), hold, started: ctx.started, hold_ticket: None, settled: false, permit: None, reserve_tokens, scope })
+    Ok(CallGuard {
+        state: state.clone(),
+        hold,
+        started: ctx.started,
+        hold_ticket: None,
+        settled: false,
+        permit: None,
+        reserve_tokens,
+        scope,
+        status_out: ctx.call_status.clone(),
+    })
 }
 
 /// An address as text; IPv4 (nearly every caller) without the formatting machinery.
@@ -111,10 +123,12 @@ impl CallGuard {
     /// The key's scopes (address, endpoint, model as sent and as resolved) and limits (requests
     /// and tokens per minute, concurrency), from memory. Called after the model is resolved and
     /// before the hold is journaled: a refused call never reaches an upstream, and the caller
-    /// records the refusal with [`CallGuard::fail`].
-    pub fn enforce(&mut self, caller: &Caller, ctx: &RequestCtx, sent_model: &str, plan: &Plan<'_>) -> Result<(), ApiError> {
+    /// records the refusal with [`CallGuard::fail`]. The plan keeps only the targets the key's
+    /// model scope allows (an alias's fallback never leads a key where it may not go).
+    pub fn enforce(&mut self, caller: &Caller, ctx: &RequestCtx, sent_model: &str, plan: &mut Plan<'_>) -> Result<(), ApiError> {
         let policy = &caller.secret.policy;
-        authorize::scopes(policy, self.scope, ctx.client_ip, Some((sent_model, plan.preferred())))?;
+        authorize::scopes(policy, self.scope, ctx.client_ip, None)?;
+        authorize::models(policy, sent_model, &mut plan.candidates)?;
         self.permit = limits::acquire(&self.state.limiters, &caller.secret.key_id, policy, hub_core::ids::now_ms(), self.reserve_tokens)?;
         Ok(())
     }
@@ -188,6 +202,9 @@ impl CallGuard {
             return;
         }
         self.settled = true;
+        if let Some(out) = &self.status_out {
+            out.store(settlement.status, std::sync::atomic::Ordering::Release);
+        }
         if let Some(p) = self.permit.as_mut() {
             p.settle(settlement.tokens_in.saturating_add(settlement.tokens_out));
         }

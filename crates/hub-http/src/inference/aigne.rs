@@ -1,4 +1,6 @@
-//! The AIGNE SDK's model calls: `POST /api/v2/chat`, `/api/v2/embeddings`, `/api/v2/image`.
+//! The AIGNE SDK's model calls: `POST /api/v2/chat`, `/api/v2/embeddings`, `/api/v2/image`;
+//! and the older shapes of the original hub, `POST /api/v2/chat/completions` and
+//! `/api/v2/image/generations`, for older clients.
 //!
 //! Each runs the same request path as its OpenAI-shaped sibling (authenticate → parse once →
 //! validate → admit → resolve → relay → stream back / settle); only reading the `{"input":…}`
@@ -31,6 +33,38 @@ const CHAT_PARAMS: &[&str] = &["input", "messages", "role", "content", "toolCall
 
 pub async fn chat(State(state): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, body: Body) -> Response {
     match crate::inference::chat::run(&state, &ctx, &headers, body, Dialect::Aigne).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /api/v2/chat/completions` (and `/api/v2/completions`): the original hub's older chat
+/// shape, for older clients. Events when the client accepts `text/event-stream`, bare text when
+/// it asks for `"stream": true` without them, one JSON object otherwise.
+pub async fn legacy_chat(State(state): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, body: Body) -> Response {
+    let event_stream = headers
+        .get_all(axum::http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|t| t.trim().starts_with("text/event-stream")));
+    match crate::inference::chat::run(&state, &ctx, &headers, body, Dialect::AigneLegacy { event_stream }).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+pub fn parse_legacy_chat(bytes: &[u8], event_stream: bool) -> Result<ChatRequest, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(None, "the request body is empty; send a JSON object"));
+    }
+    hub_core::aigne::legacy::to_chat_request(bytes, event_stream).map_err(invalid)
+}
+
+/// `POST /api/v2/image/generations`: the original hub's older image shape.
+pub async fn legacy_image(State(state): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, body: Body) -> Response {
+    let render = |reply, model: &str| serde_json::to_vec(&hub_core::aigne::legacy::to_image_reply(reply, model));
+    let parse = |bytes: &[u8]| hub_core::aigne::legacy::to_image_request(bytes).map_err(invalid);
+    match crate::inference::images::run(&state, &ctx, &headers, body, parse, render).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }

@@ -9,6 +9,7 @@ use hub_core::KeyType;
 use hub_providers::Target;
 
 use crate::error::{ApiError, Scope};
+use crate::inference::resolve::Candidate;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteFamily {
@@ -36,6 +37,7 @@ pub fn key_type(family: RouteFamily, key_type: KeyType) -> Result<(), ApiError> 
 /// The key's scopes for one call: the caller's address, the route family and the model (the
 /// name the client sent and, when resolved, the `provider/model` it goes to). Checked before
 /// the call's hold is journaled, so a refused call never reaches an upstream.
+/// (Calls with a resolved plan check the model with [`models`] instead.)
 pub fn scopes(policy: &KeyPolicy, endpoint: Endpoint, client: Option<IpAddr>, model: Option<(&str, Option<&Target>)>) -> Result<(), ApiError> {
     address(policy, client)?;
     if !policy.endpoint_allowed(endpoint) {
@@ -52,6 +54,23 @@ pub fn scopes(policy: &KeyPolicy, endpoint: Endpoint, client: Option<IpAddr>, mo
                 message: format!("model \"{sent}\" is not allowed for this key (allowed: {})", policy.models_text()),
             });
         }
+    }
+    Ok(())
+}
+
+/// The model scope over a resolved plan: keeps the candidates the key may call (all of them
+/// when the name the client sent is allowed, such as an alias the key was granted; otherwise
+/// those whose `provider/model` is), and refuses the call when none is left.
+pub fn models(policy: &KeyPolicy, sent: &str, candidates: &mut Vec<Candidate<'_>>) -> Result<(), ApiError> {
+    if policy.models.is_empty() {
+        return Ok(());
+    }
+    candidates.retain(|c| policy.model_allowed(sent, &c.target.provider, &c.target.model));
+    if candidates.is_empty() {
+        return Err(ApiError::ScopeDenied {
+            scope: Scope::Model,
+            message: format!("model \"{sent}\" is not allowed for this key (allowed: {})", policy.models_text()),
+        });
     }
     Ok(())
 }

@@ -45,13 +45,16 @@ pub enum Dialect {
     /// Anthropic Messages requests (`x-api-key` or bearer), `message` replies, Anthropic SSE
     /// events and error bodies.
     Anthropic,
+    /// The original hub's older `/api/v2/chat/completions` shape (`hub_core::aigne::legacy`);
+    /// `event_stream` when the client accepts `text/event-stream`.
+    AigneLegacy { event_stream: bool },
 }
 
 impl Dialect {
     /// The usage record's endpoint.
     fn endpoint(self) -> &'static str {
         match self {
-            Dialect::OpenAi | Dialect::Aigne => "chat.completions",
+            Dialect::OpenAi | Dialect::Aigne | Dialect::AigneLegacy { .. } => "chat.completions",
             Dialect::Anthropic => "messages",
         }
     }
@@ -67,21 +70,22 @@ pub async fn chat_completions(State(state): State<AppState>, Extension(ctx): Ext
 pub async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: Body, dialect: Dialect) -> Result<Response, ApiError> {
     let caller = match dialect {
         Dialect::Anthropic => authenticate::from_api_key_or_bearer(state, headers, RouteFamily::Inference).await?,
-        Dialect::OpenAi | Dialect::Aigne => authenticate::from_headers(state, headers, RouteFamily::Inference).await?,
+        Dialect::OpenAi | Dialect::Aigne | Dialect::AigneLegacy { .. } => authenticate::from_headers(state, headers, RouteFamily::Inference).await?,
     };
     let bytes = body::read_limited(body, state.config.max_body_bytes).await?;
     let mut req: ChatRequest = match dialect {
         Dialect::OpenAi => body::parse_json(&bytes)?,
         Dialect::Aigne => aigne::parse_chat(&bytes)?,
         Dialect::Anthropic => messages::parse(&bytes)?,
+        Dialect::AigneLegacy { event_stream } => aigne::parse_legacy_chat(&bytes, event_stream)?,
     };
     validate::chat_request(&req).map_err(|e| ApiError::bad_request(Some(e.param), e.message))?;
     let (text_bytes, messages) = validate::text_size(&req);
     let est_input = estimate_tokens_from_bytes(text_bytes, messages);
     let intent = CallIntent { project: project(headers), endpoint: dialect.endpoint(), scope: Endpoint::Chat, model: &req.model, stream: req.is_stream(), est_input_tokens: est_input, max_output_tokens: req.output_limit().map(|m| u64::from(m) * u64::from(req.n.unwrap_or(1).max(1))) };
     let mut guard = admit::admit(state, &caller, ctx, intent).await?;
-    let plan = guard.check(resolve::plan(state, &req.model))?;
-    let scoped = guard.enforce(&caller, ctx, &req.model, &plan);
+    let mut plan = guard.check(resolve::plan(state, &req.model))?;
+    let scoped = guard.enforce(&caller, ctx, &req.model, &mut plan);
     guard.check(scoped)?;
     if let Some(first) = plan.preferred() {
         guard.name_target(first);
@@ -141,6 +145,10 @@ fn render(completion: Completion, req: &ChatRequest, dialect: Dialect) -> Result
             let message = hub_core::anthropic::reply::to_message(typed, &req.model).map_err(|e| protocol(e.to_string()))?;
             serde_json::to_vec(&message).map(bytes::Bytes::from).map_err(|e| protocol(e.to_string()))
         }
+        Dialect::AigneLegacy { .. } => {
+            let typed = completion.into_typed().map_err(|e| protocol(e.to_string()))?;
+            serde_json::to_vec(&hub_core::aigne::legacy::to_reply(typed)).map(bytes::Bytes::from).map_err(|e| protocol(e.to_string()))
+        }
     }
 }
 
@@ -159,7 +167,10 @@ async fn stream(state: &AppState, mut guard: CallGuard, plan: &Plan<'_>, req: &C
         Dialect::OpenAi => Framing::OpenAi { include_usage: req.wants_usage_in_stream() },
         Dialect::Aigne => Framing::Aigne(Box::new(StreamTranslator::new(wants_json(req), &req.model))),
         Dialect::Anthropic => Framing::Anthropic(Box::new(hub_core::anthropic::reply::StreamTranslator::new(&req.model))),
+        Dialect::AigneLegacy { event_stream: true } => Framing::LegacyEvents,
+        Dialect::AigneLegacy { event_stream: false } => Framing::LegacyText,
     };
+    let content_type = framing.content_type();
     let rates = guard.rate_snapshot();
     let metered = MeteredSse::new(open.rest, open.first, guard, framing, upstream_ttfb_ms as u64);
     let mut res = Response::new(Body::from_stream(metered));
@@ -167,7 +178,7 @@ async fn stream(state: &AppState, mut guard: CallGuard, plan: &Plan<'_>, req: &C
     if let Some(r) = rates {
         r.write(h);
     }
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream; charset=utf-8"));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     set_server_timing(&mut res, hub_ms, Some(upstream_ttfb_ms));

@@ -67,8 +67,8 @@ pub async fn run(
     let est_input = (req.prompt.chars().count() as u64).div_ceil(4);
     let intent = CallIntent { project: project(headers), endpoint: "images", scope: Endpoint::Images, model: &req.model, stream: false, est_input_tokens: est_input, max_output_tokens: Some(0) };
     let mut guard = admit::admit(state, &caller, ctx, intent).await?;
-    let plan = guard.check(resolve::plan_for(state, &req.model, "image generation"))?;
-    let scoped = guard.enforce(&caller, ctx, &req.model, &plan);
+    let mut plan = guard.check(resolve::plan_for(state, &req.model, "image generation"))?;
+    let scoped = guard.enforce(&caller, ctx, &req.model, &mut plan);
     guard.check(scoped)?;
     if let Some(first) = plan.preferred() {
         guard.name_target(first);

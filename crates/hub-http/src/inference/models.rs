@@ -2,7 +2,8 @@
 //! through this hub, in OpenAI's list shape. The source is the built-in catalog
 //! (`hub_core::catalog`) filtered to the providers configured and callable here; ids are
 //! `provider/model`, as chat and embeddings calls name them. Same bearer authentication as
-//! the model calls; no usage is recorded (no model is called).
+//! the model calls; no usage is recorded (no model is called). Model aliases an admin set are
+//! listed too, under their own names.
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -63,12 +64,17 @@ fn callable(caller: &authenticate::Caller, provider: &str, m: &CatalogModel) -> 
 
 async fn run_list(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap) -> Result<Response, ApiError> {
     let caller = caller(state, ctx, headers).await?;
-    let data = available(state).into_iter().filter(|(provider, m)| callable(&caller, provider, m)).map(|(provider, m)| object(&provider, m)).collect();
+    let mut data: Vec<ModelObject> =
+        available(state).into_iter().filter(|(provider, m)| callable(&caller, provider, m)).map(|(provider, m)| object(&provider, m)).collect();
+    data.extend(state.providers.aliases().into_iter().filter(|(name, chain)| alias_callable(&caller, name, chain)).map(|(name, _)| alias_object(name)));
     Ok(json(&ModelList { object: "list", data }))
 }
 
 async fn run_retrieve(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, id: &str) -> Result<Response, ApiError> {
     let caller = caller(state, ctx, headers).await?;
+    if state.providers.alias(id).is_some_and(|chain| alias_callable(&caller, id, &chain)) {
+        return Ok(json(&alias_object(id.to_owned())));
+    }
     let found = ModelRef::parse(id, |p| state.providers.is_provider_name(p)).ok().and_then(|r| {
         let name = r.provider?;
         let canonical = ProviderKind::parse(&name).filter(|k| *k != ProviderKind::Custom).map_or(name, |k| k.name().to_owned());
@@ -94,6 +100,19 @@ pub(crate) fn available(state: &AppState) -> Vec<(String, &'static CatalogModel)
 
 fn object(provider: &str, m: &CatalogModel) -> ModelObject {
     ModelObject { id: format!("{provider}/{}", m.id), object: "model", created: m.created, owned_by: provider.to_owned() }
+}
+
+/// An alias is listed when the key may call its name or any model of its chain.
+fn alias_callable(caller: &authenticate::Caller, name: &str, chain: &[String]) -> bool {
+    let p = &caller.secret.policy;
+    p.models.is_empty()
+        || p.model_allowed(name, "", "")
+        || chain.iter().any(|t| t.split_once('/').is_some_and(|(provider, model)| p.model_allowed(t, provider, model)))
+}
+
+/// Aliases are the hub's own names: `owned_by` says so.
+fn alias_object(name: String) -> ModelObject {
+    ModelObject { id: name, object: "model", created: 0, owned_by: "aignehub".to_owned() }
 }
 
 fn json<T: Serialize>(value: &T) -> Response {

@@ -16,7 +16,7 @@ use hub_providers::{ChatReply, ChunkStream, ProviderError, Target};
 use rand::Rng;
 
 use crate::error::ApiError;
-use crate::inference::resolve::Plan;
+use crate::inference::resolve::{Candidate, Plan};
 use crate::state::AppState;
 
 pub const MAX_ATTEMPTS: usize = 3;
@@ -62,7 +62,7 @@ impl Drop for ProbeSlot<'_> {
 
 async fn attempts<'p, T, F, Fut>(state: &AppState, plan: &'p Plan<'p>, mut call: F) -> Result<Relayed<T>, Failed>
 where
-    F: FnMut(&'p Target) -> Fut,
+    F: FnMut(&'p Candidate<'p>) -> Fut,
     Fut: Future<Output = Result<T, ProviderError>>,
 {
     let now = hub_core::ids::now_ms;
@@ -70,13 +70,18 @@ where
     let mut made = 0usize;
     let mut last: Option<(ProviderError, &Target)> = None;
     let mut soonest: Option<(i64, WaitReason)> = None;
-    let n = plan.targets.len();
-    // Visit candidates round-robin from the preferred one until the attempts are used up.
+    let n = plan.candidates.len();
+    if n == 0 {
+        return Err(Failed { error: ApiError::ModelNotFound("No provider can serve this model for this key.".to_owned()), target: None });
+    }
+    // Visit candidates in order from the preferred one (wrapping round when there are fewer
+    // candidates than attempts) until the attempts are used up.
     for i in 0..(n.max(MAX_ATTEMPTS) * 2) {
         if made >= MAX_ATTEMPTS {
             break;
         }
-        let target = &plan.targets[i % n];
+        let candidate = &plan.candidates[i % n];
+        let target = &candidate.target;
         let health = state.health.get(health_key(target));
         match health.admission(now()) {
             Admission::Wait { until_ms, reason } => {
@@ -101,7 +106,7 @@ where
             tokio::time::sleep(full_jitter(u32::try_from(made).unwrap_or(u32::MAX), BACKOFF_BASE, BACKOFF_CAP, jitter)).await;
         }
         made += 1;
-        let outcome = call(target).await;
+        let outcome = call(candidate).await;
         slot.armed = false;
         match outcome {
             Ok(value) => {
@@ -143,21 +148,21 @@ fn more_hopeful(a: WaitReason, b: WaitReason) -> WaitReason {
 }
 
 pub async fn chat(state: &AppState, plan: &Plan<'_>, req: &ChatRequest) -> Result<Relayed<ChatReply>, Failed> {
-    attempts(state, plan, |target| plan.adapter.chat(target, req)).await
+    attempts(state, plan, |c| c.adapter.chat(&c.target, req)).await
 }
 
 pub async fn embeddings(state: &AppState, plan: &Plan<'_>, req: &EmbeddingsRequest) -> Result<Relayed<EmbeddingsResponse>, Failed> {
-    attempts(state, plan, |target| plan.adapter.embeddings(target, req)).await
+    attempts(state, plan, |c| c.adapter.embeddings(&c.target, req)).await
 }
 
 pub async fn images(state: &AppState, plan: &Plan<'_>, req: &hub_core::images::ImageRequest) -> Result<Relayed<hub_core::images::ImageResponse>, Failed> {
-    attempts(state, plan, |target| plan.adapter.images(target, req)).await
+    attempts(state, plan, |c| c.adapter.images(&c.target, req)).await
 }
 
 /// Opens a stream and waits for its first chunk; a failure before it is still retryable.
 pub async fn stream(state: &AppState, plan: &Plan<'_>, req: &ChatRequest) -> Result<Relayed<OpenStream>, Failed> {
-    attempts(state, plan, |target| async move {
-        let reply = plan.adapter.chat_stream(target, req).await?;
+    attempts(state, plan, |c| async move {
+        let reply = c.adapter.chat_stream(&c.target, req).await?;
         let mut rest = reply.chunks;
         match rest.next().await {
             Some(Ok(first)) => Ok(OpenStream { first, rest, upstream_ttfb: reply.upstream_ttfb }),

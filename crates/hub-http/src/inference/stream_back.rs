@@ -29,6 +29,8 @@ use hub_core::chat::Usage;
 use hub_core::wire::Chunk;
 use hub_providers::{ChunkStream, ProviderError};
 
+use hub_core::aigne::legacy;
+
 use crate::error::ApiError;
 use crate::inference::admit::CallGuard;
 use crate::inference::settle::{self, Outcome};
@@ -38,6 +40,20 @@ pub enum Framing {
     OpenAi { include_usage: bool },
     Aigne(Box<StreamTranslator>),
     Anthropic(Box<hub_core::anthropic::reply::StreamTranslator>),
+    /// The original hub's older events: `data: {"delta":…}`, `data: {"usage":…}`, no `[DONE]`.
+    LegacyEvents,
+    /// The original hub's bare-text stream (`"stream": true` without an event-stream `Accept`).
+    LegacyText,
+}
+
+impl Framing {
+    /// The response's content type.
+    pub fn content_type(&self) -> &'static str {
+        match self {
+            Framing::LegacyText => "text/plain; charset=utf-8",
+            _ => "text/event-stream; charset=utf-8",
+        }
+    }
 }
 
 pub struct MeteredSse {
@@ -88,6 +104,17 @@ impl MeteredSse {
                 let events = t.push(&chunk.into_typed().ok()?);
                 (!events.is_empty()).then(|| anthropic_events(&events))
             }
+            Framing::LegacyEvents => {
+                let events = legacy::chunk_events(&chunk.into_typed().ok()?);
+                (!events.is_empty()).then(|| {
+                    let mut b = BytesMut::new();
+                    for e in &events {
+                        b.put_slice(&frame(e));
+                    }
+                    b.freeze()
+                })
+            }
+            Framing::LegacyText => legacy::text_fragment(&chunk.into_typed().ok()?).map(|t| Bytes::copy_from_slice(t.as_bytes())),
         }
     }
 
@@ -100,6 +127,7 @@ impl MeteredSse {
                 Err(e) => aigne_error(&ApiError::Upstream(ProviderError::Protocol(e.to_string()))),
             },
             Framing::Anthropic(t) => anthropic_events(&t.finish()),
+            Framing::LegacyEvents | Framing::LegacyText => Bytes::new(),
         }
     }
 
@@ -114,6 +142,8 @@ impl MeteredSse {
                 b.put_slice(b"\n\n");
                 b.freeze()
             }
+            Framing::LegacyEvents => frame(&legacy::error_event(&e.client_message())),
+            Framing::LegacyText => Bytes::from(format!("ERROR: {}", e.client_message())),
         }
     }
 

@@ -1,8 +1,9 @@
 //! The admin web UI: server-rendered HTML (askama, escaped by default), a small embedded
 //! stylesheet and script, no framework and no build step. Pages: setup (first owner), login,
 //! Settings → API Keys (and each key's page: scopes and limits, rotation, audit), Settings →
-//! Providers, Usage.
+//! Providers (with model aliases), Usage.
 
+mod aliases;
 mod assets;
 mod dashboard;
 mod pages;
@@ -25,6 +26,8 @@ pub fn router() -> Router<AppState> {
         .route("/settings/api-keys/{kid}/rotate", post(pages::key_rotate))
         .route("/settings/api-keys/{kid}/revoke", get(pages::revoke_confirm).post(pages::revoke_submit))
         .route("/settings/providers", get(pages::providers_page).post(pages::providers_save))
+        .route("/settings/aliases", post(aliases::save))
+        .route("/settings/aliases/delete", post(aliases::delete))
         .route("/usage", get(pages::usage_page))
         .route("/dashboard", get(dashboard::dashboard_page))
         .route("/calls", get(dashboard::calls_page))

@@ -21,7 +21,7 @@ use crate::admin::{add_provider_service, Actor};
 use crate::context::RequestCtx;
 use crate::state::AppState;
 
-type PageResult = Result<Response, Response>;
+pub(super) type PageResult = Result<Response, Response>;
 
 pub(super) fn render(t: &impl Template, status: StatusCode) -> Response {
     match t.render() {
@@ -54,7 +54,7 @@ pub(super) async fn require_session(state: &AppState, headers: &HeaderMap) -> Re
     }
 }
 
-fn check_csrf(sent: &str, s: &Session) -> Result<(), Response> {
+pub(super) fn check_csrf(sent: &str, s: &Session) -> Result<(), Response> {
     if session::tokens_match(sent, &s.csrf_token) {
         Ok(())
     } else {
@@ -69,7 +69,7 @@ pub(super) fn nav(s: &Session, active: &'static str) -> Nav {
     Nav { email: s.user.email.clone(), csrf: s.csrf_token.clone(), active }
 }
 
-fn ip(ctx: &RequestCtx) -> Option<String> {
+pub(super) fn ip(ctx: &RequestCtx) -> Option<String> {
     ctx.client_ip.map(|i| i.to_string())
 }
 
@@ -351,7 +351,7 @@ pub async fn providers_page(State(state): State<AppState>, headers: HeaderMap, Q
     providers_render(&state, &s, None, notice_text(q.notice.as_deref()), StatusCode::OK).await
 }
 
-async fn providers_render(state: &AppState, s: &Session, error: Option<String>, notice: Option<String>, status: StatusCode) -> PageResult {
+pub(super) async fn providers_render(state: &AppState, s: &Session, error: Option<String>, notice: Option<String>, status: StatusCode) -> PageResult {
     if !s.user.role.is_admin() {
         return Ok(render(&MessagePage { title: "Admins only".into(), message: "Only admins manage providers.".into(), link: Some(("/settings/api-keys".into(), "Back".into())) }, StatusCode::FORBIDDEN));
     }
@@ -379,7 +379,8 @@ async fn providers_render(state: &AppState, s: &Session, error: Option<String>, 
             enabled: true,
         });
     }
-    Ok(render(&ProvidersPage { nav: nav(s, "providers"), providers, error, notice }, status))
+    let aliases = state.providers.aliases().into_iter().map(|(name, chain)| (name, chain.join(" → "))).collect();
+    Ok(render(&ProvidersPage { nav: nav(s, "providers"), providers, aliases, error, notice }, status))
 }
 
 /// A masked credential and its live health, e.g. `…abcd (cooling down)`.
@@ -460,7 +461,7 @@ struct KeyPageExtra {
 }
 
 async fn key_render(state: &AppState, s: &Session, k: hub_store::keys::KeyInfo, extra: KeyPageExtra, status: StatusCode) -> PageResult {
-    let audit = state.store.key_audit(&k.kid, 100).await.map_err(storage_failure)?;
+    let audit = state.store.key_audit(&k.id, 100).await.map_err(storage_failure)?;
     let usage = super::dashboard::key_usage(state, &k).await?;
     let p = &k.policy;
     let num = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();

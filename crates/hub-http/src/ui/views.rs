@@ -81,6 +81,8 @@ pub struct ProviderRow {
 pub struct ProvidersPage {
     pub nav: Nav,
     pub providers: Vec<ProviderRow>,
+    /// Model aliases: name and chain (`a → b`).
+    pub aliases: Vec<(String, String)>,
     pub error: Option<String>,
     pub notice: Option<String>,
 }

@@ -1,0 +1,8 @@
+-- Model aliases: a short name for an ordered fallback chain of `provider/model` targets
+-- (newline-separated, first choice first).
+CREATE TABLE model_aliases (
+    name TEXT PRIMARY KEY,
+    targets TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
