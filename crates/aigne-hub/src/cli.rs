@@ -37,6 +37,93 @@ pub enum Command {
     /// The usage ledger.
     #[command(subcommand)]
     Usage(UsageCommand),
+    /// Model rates (what calls cost).
+    #[command(subcommand)]
+    Rate(RateCommand),
+    /// Credit billing (service-provider mode).
+    #[command(subcommand)]
+    Billing(BillingCommand),
+    /// Users' prepaid credit.
+    #[command(subcommand)]
+    Credit(CreditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RateCommand {
+    /// Set a model's rate, replacing its list price. Amounts are credits as decimals
+    /// (`0.00000015` per token is $0.15 per million tokens).
+    Set {
+        /// provider/model, e.g. openai/gpt-4o-mini.
+        model: String,
+        /// Credits per input token.
+        #[arg(long)]
+        input: String,
+        /// Credits per output token.
+        #[arg(long)]
+        output: String,
+        /// Credits per cached input token (the input rate by default).
+        #[arg(long)]
+        cached_input: Option<String>,
+        /// Credits per generated image.
+        #[arg(long)]
+        per_image: Option<String>,
+        /// Credits per second of generated video.
+        #[arg(long)]
+        per_video_second: Option<String>,
+        /// What the upstream charges per input token (the input rate by default).
+        #[arg(long)]
+        unit_cost_input: Option<String>,
+        /// What the upstream charges per output token (the output rate by default).
+        #[arg(long)]
+        unit_cost_output: Option<String>,
+    },
+    /// Remove a model's rate override; its list price applies again.
+    Reset { model: String },
+    /// Every rate in force (overrides and list prices), per million tokens.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BillingCommand {
+    /// Debit calls from their user's prepaid credit; a call without credit gets 402.
+    Enable {
+        /// Where users buy credit (shown to AIGNE SDK users with the 402).
+        #[arg(long)]
+        topup_link: Option<String>,
+        /// Credits granted to each account created from now on.
+        #[arg(long)]
+        starter_grant: Option<String>,
+    },
+    /// Stop debiting calls (usage is still metered and priced).
+    Disable,
+    /// The current settings.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CreditCommand {
+    /// Grant credits (a decimal amount) to the account with this email.
+    Grant {
+        email: String,
+        amount: String,
+        /// When the grant expires, RFC 3339 (never by default).
+        #[arg(long)]
+        expires: Option<String>,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// An account's balance (settled calls) and grants.
+    Show {
+        email: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -191,6 +278,12 @@ pub struct ScopeArgs {
     /// Allowed client addresses (IPv4/IPv6 addresses or CIDRs); repeat for several.
     #[arg(long = "ips")]
     pub ips: Vec<String>,
+    /// Credits the key may spend per budget period, as a decimal (`none` removes the budget).
+    #[arg(long)]
+    pub budget: Option<String>,
+    /// day, month (UTC) or total (the default).
+    #[arg(long)]
+    pub budget_period: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

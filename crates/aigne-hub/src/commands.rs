@@ -2,7 +2,9 @@
 
 use std::io::Read;
 
-use hub_core::{KeyType, Pepper, Secret};
+use hub_http::admin::money::RateForm;
+use hub_core::{KeyType, NanoCredits, Pepper, Secret};
+use hub_store::rate_directory::per_million;
 use hub_store::users::Role;
 use hub_store::{secrets, Store};
 use serde_json::json;
@@ -10,7 +12,7 @@ use serde_json::json;
 use hub_core::scopes::{KeyPolicy, PolicyPatch};
 use hub_store::keys::AuditActor;
 
-use crate::cli::{AdminCommand, AliasCommand, Cli, Command, KeyCommand, ProviderCommand, ScopeArgs, UsageCommand};
+use crate::cli::{AdminCommand, AliasCommand, BillingCommand, Cli, Command, CreditCommand, KeyCommand, ProviderCommand, RateCommand, ScopeArgs, UsageCommand};
 
 pub type CmdResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -22,6 +24,9 @@ pub async fn run(cli: Cli) -> CmdResult {
         Command::Alias(cmd) => alias(&cli.data_dir, cmd).await,
         Command::Key(cmd) => key(&cli.data_dir, cmd).await,
         Command::Usage(cmd) => usage(&cli.data_dir, cmd).await,
+        Command::Rate(cmd) => rate(&cli.data_dir, cmd).await,
+        Command::Billing(cmd) => billing(&cli.data_dir, cmd).await,
+        Command::Credit(cmd) => credit(&cli.data_dir, cmd).await,
     }
 }
 
@@ -205,6 +210,8 @@ fn patch(a: ScopeArgs) -> PolicyPatch {
         tpm: a.tpm.map(|n| (n > 0).then_some(n)),
         max_concurrency: a.max_concurrency.map(|n| (n > 0).then_some(n)),
         expires_at: a.expires.map(|e| (!e.trim().eq_ignore_ascii_case("never")).then_some(e)),
+        budget: a.budget.map(|b| (!b.trim().eq_ignore_ascii_case("none")).then_some(b)),
+        budget_period: a.budget_period,
     }
 }
 
@@ -219,6 +226,121 @@ async fn usage(data_dir: &std::path::Path, cmd: UsageCommand) -> CmdResult {
                 for r in rows {
                     println!("{} {} {}/{} {} {} in={} out={}", r.request_id, r.kid, r.provider, r.model, r.status, r.outcome, r.tokens_in, r.tokens_out);
                 }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn credits(text: &str, what: &str) -> Result<NanoCredits, Box<dyn std::error::Error + Send + Sync>> {
+    NanoCredits::parse_credits(text).map_err(|e| format!("{what}: {e}").into())
+}
+
+fn cli_actor() -> AuditActor<'static> {
+    AuditActor { actor: "cli", address: None }
+}
+
+async fn rate(data_dir: &std::path::Path, cmd: RateCommand) -> CmdResult {
+    let store = Store::open_sqlite(data_dir).await?;
+    match cmd {
+        RateCommand::Set { model, input, output, cached_input, per_image, per_video_second, unit_cost_input, unit_cost_output } => {
+            let (provider, model) = model.split_once('/').ok_or("name the model as PROVIDER/MODEL, e.g. openai/gpt-4o-mini")?;
+            // The same reading of the amounts as the admin API's.
+            let form = RateForm {
+                provider: provider.to_owned(),
+                model: model.to_owned(),
+                input,
+                output,
+                cached_input,
+                per_image,
+                per_video_second,
+                unit_cost_input,
+                unit_cost_output,
+                ..RateForm::default()
+            };
+            let rate = form.rate().map_err(|e| e.message().to_owned())?;
+            store.set_rate(provider, model, &rate, cli_actor()).await?;
+            println!("rate of {provider}/{model}: input {} / output {} credits per million tokens", per_million(rate.input), per_million(rate.output));
+        }
+        RateCommand::Reset { model } => {
+            let (provider, model) = model.split_once('/').ok_or("name the model as PROVIDER/MODEL")?;
+            if store.delete_rate(provider, model, cli_actor()).await? {
+                println!("{provider}/{model} is back at its list price");
+            } else {
+                println!("{provider}/{model} had no rate override");
+            }
+        }
+        RateCommand::List { json } => {
+            let rates = hub_store::rate_directory::listing(store.list_rates().await?);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rates)?);
+            } else {
+                println!("{:<52} {:>14} {:>14} {:>14}  source", "model", "input/M", "output/M", "cached/M");
+                for r in rates {
+                    let name = format!("{}/{}", r.provider, r.model);
+                    println!("{name:<52} {:>14} {:>14} {:>14}  {:?}", r.input_per_million, r.output_per_million, r.cached_input_per_million, r.source);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn billing(data_dir: &std::path::Path, cmd: BillingCommand) -> CmdResult {
+    let store = Store::open_sqlite(data_dir).await?;
+    let mut settings = store.billing_settings().await?;
+    match cmd {
+        BillingCommand::Enable { topup_link, starter_grant } => {
+            settings.billing_enabled = true;
+            if let Some(link) = topup_link {
+                settings.topup_link = Some(link).filter(|l| !l.trim().is_empty());
+            }
+            if let Some(g) = starter_grant {
+                settings.starter_grant = credits(&g, "--starter-grant")?;
+            }
+            store.set_billing_settings(&settings, cli_actor()).await?;
+            println!("credit billing enabled");
+        }
+        BillingCommand::Disable => {
+            settings.billing_enabled = false;
+            store.set_billing_settings(&settings, cli_actor()).await?;
+            println!("credit billing disabled");
+        }
+        BillingCommand::Show { json } => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&settings)?);
+            } else {
+                println!(
+                    "billing: {}  starter grant: {}  top-up link: {}",
+                    if settings.billing_enabled { "enabled" } else { "disabled" },
+                    settings.starter_grant,
+                    settings.topup_link.as_deref().unwrap_or("-")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn credit(data_dir: &std::path::Path, cmd: CreditCommand) -> CmdResult {
+    let store = Store::open_sqlite(data_dir).await?;
+    match cmd {
+        CreditCommand::Grant { email, amount, expires, note } => {
+            let user = store.user_by_email(&email).await?.ok_or_else(|| format!("no account with email {email}"))?;
+            let amount = credits(&amount, "AMOUNT")?;
+            let expires_at = expires.as_deref().map(hub_core::scopes::parse_rfc3339_ms).transpose()?;
+            let grant = store.grant_credit(&user.id, amount, expires_at, note.as_deref(), cli_actor()).await?;
+            println!("granted {} credits to {} ({})", grant.amount, user.email, grant.id);
+        }
+        CreditCommand::Show { email, json } => {
+            let user = store.user_by_email(&email).await?.ok_or_else(|| format!("no account with email {email}"))?;
+            let b = store.stored_balance(&user.id, hub_core::ids::now_ms()).await?;
+            let balance = NanoCredits(b.granted.0.saturating_sub(b.spent.0));
+            if json {
+                let doc = json!({"email": user.email, "balance": balance.to_string(), "granted": b.granted.to_string(), "spent": b.spent.to_string(), "grants": store.grants_of(&user.id).await?});
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                println!("{}: balance {} (granted {}, spent {})", user.email, balance, b.granted, b.spent);
             }
         }
     }

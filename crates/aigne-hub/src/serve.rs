@@ -7,12 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hub_core::Pepper;
+use hub_http::inference::credit::Accountant;
 use hub_http::{AppState, HttpConfig, Inner};
 use hub_providers::health::{HealthBook, RetryBudget};
 use hub_providers::{Adapters, HttpClient, Timeouts};
 use hub_store::journal::{LedgerWriter, UsageJournal};
+use hub_store::credit_directory::CreditDirectory;
 use hub_store::key_directory::KeyDirectory;
 use hub_store::provider_directory::{env_fallbacks, ProviderDirectory};
+use hub_store::rate_directory::RateDirectory;
 use hub_store::watcher::ChangeWatcher;
 use hub_store::{secrets, Store};
 use tokio::sync::watch;
@@ -43,6 +46,13 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
     let warmed = keys.warm().await?;
     let providers = Arc::new(ProviderDirectory::new(env_fallbacks()));
     providers.reload(&store, &server_secrets.master_key).await?;
+    let rates = Arc::new(RateDirectory::default());
+    rates.reload(&store).await?;
+    let credit = Arc::new(CreditDirectory::default());
+    credit.load(&store).await?;
+    // After the journal replay: every earlier call is in the database the books are summed from.
+    let accountant = Accountant::default();
+    accountant.load_from(&store, hub_core::ids::now_ms()).await?;
     let from_seq = store.latest_change().await?;
 
     let mut config = HttpConfig::new(args.listen);
@@ -71,6 +81,9 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
         retry_budget: RetryBudget::default(),
         master_key: server_secrets.master_key.clone(),
         files,
+        rates: Arc::clone(&rates),
+        credit: Arc::clone(&credit),
+        accountant,
         limiters: hub_http::inference::limits::KeyLimiters::default(),
         idempotency: Default::default(),
         ready: AtomicBool::new(true),
@@ -87,7 +100,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
     let _ = std::io::stdout().flush();
     tracing::info!(addr = %local, keys = warmed, providers = providers.snapshot().len(), "AIGNE Hub is serving");
 
-    let watcher = ChangeWatcher { store: store.clone(), keys, providers, master_key: server_secrets.master_key.clone() };
+    let watcher = ChangeWatcher { store: store.clone(), keys, providers, rates, credit, master_key: server_secrets.master_key.clone() };
     let watcher_task = tokio::spawn(watcher.run(CHANGE_POLL, from_seq));
     let sweep_task = tokio::spawn(file_store.run_sweeper(FILE_SWEEP, file_retention));
     let prune_task = (args.usage_retention_days > 0)

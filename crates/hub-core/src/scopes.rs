@@ -7,6 +7,9 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::budget::{Budget, BudgetPeriod};
+use crate::money::NanoCredits;
+
 /// Longest model pattern accepted.
 pub const MAX_PATTERN_LEN: usize = 128;
 /// Most entries in one allow-list (models or addresses).
@@ -248,7 +251,6 @@ pub fn format_rfc3339_ms(ms: i64) -> String {
 }
 
 /// Everything a key may do and how much. Empty lists and `None` mean "no restriction".
-/// (A budget per period joins this record later; it is priced, so it lives next to the rates.)
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KeyPolicy {
     pub models: Vec<String>,
@@ -261,6 +263,8 @@ pub struct KeyPolicy {
     pub max_concurrency: Option<u32>,
     /// Unix milliseconds after which the key is refused as expired.
     pub expires_at: Option<i64>,
+    /// Credit the key may spend per period (`crate::budget`).
+    pub budget: Option<Budget>,
 }
 
 impl KeyPolicy {
@@ -313,6 +317,9 @@ impl KeyPolicy {
         if self.max_concurrency == Some(0) {
             return Err(bad("max_concurrency", "max_concurrency must be at least 1"));
         }
+        if self.budget.is_some_and(|b| b.limit.0 < 0) {
+            return Err(bad("budget", "budget must not be negative"));
+        }
         Ok(())
     }
 }
@@ -337,6 +344,12 @@ pub struct PolicyPatch {
     /// RFC 3339.
     #[serde(default, deserialize_with = "present")]
     pub expires_at: Option<Option<String>>,
+    /// Credits as a decimal string (`"12.5"`); `null` removes the budget.
+    #[serde(default, deserialize_with = "present")]
+    pub budget: Option<Option<String>>,
+    /// `day`, `month` or `total` (the default for a new budget).
+    #[serde(default)]
+    pub budget_period: Option<String>,
 }
 
 fn present<'de, T: serde::Deserialize<'de>, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
@@ -346,7 +359,29 @@ fn present<'de, T: serde::Deserialize<'de>, D: serde::Deserializer<'de>>(d: D) -
 impl PolicyPatch {
     /// `base` with this patch applied, checked.
     pub fn apply(&self, base: &KeyPolicy) -> Result<KeyPolicy, ScopeError> {
+        self.apply_at(base, crate::ids::now_ms())
+    }
+
+    /// [`PolicyPatch::apply`] at `now_ms`: a budget set where there was none counts spending
+    /// from now; changing an existing budget's amount or period keeps what was spent.
+    pub fn apply_at(&self, base: &KeyPolicy, now_ms: i64) -> Result<KeyPolicy, ScopeError> {
         let mut p = base.clone();
+        let period = self.budget_period.as_deref().map(BudgetPeriod::parse).transpose().map_err(|e| bad("budget_period", e.to_string()))?;
+        match &self.budget {
+            Some(Some(text)) => {
+                let limit = NanoCredits::parse_credits(text).map_err(|e| bad("budget", e.to_string()))?;
+                let kept = base.budget;
+                let period = period.or(kept.map(|b| b.period)).unwrap_or(BudgetPeriod::Total);
+                p.budget = Some(Budget { limit, period, since_ms: kept.map_or(now_ms, |b| b.since_ms) });
+            }
+            Some(None) => p.budget = None,
+            None => {
+                if let Some(period) = period {
+                    let b = p.budget.as_mut().ok_or_else(|| bad("budget_period", "set a budget along with its period"))?;
+                    b.period = period;
+                }
+            }
+        }
         if let Some(v) = &self.models {
             p.models = parse_model_patterns(v.as_deref().unwrap_or_default())?;
         }
@@ -486,6 +521,15 @@ mod tests {
         let bad: PolicyPatch = serde_json::from_str(r#"{"expires_at":"soon"}"#).unwrap();
         assert_eq!(bad.apply(&base).map_err(|e| e.param), Err("expires"));
         assert!(serde_json::from_str::<PolicyPatch>(r#"{"budget":1}"#).is_err());
+        let budget: PolicyPatch = serde_json::from_str(r#"{"budget":"2.5","budget_period":"day"}"#).unwrap();
+        let b = budget.apply_at(&base, 1000).unwrap().budget.unwrap();
+        assert_eq!((b.limit, b.period, b.since_ms), (NanoCredits(2_500_000_000), BudgetPeriod::Day, 1000));
+        let raised: PolicyPatch = serde_json::from_str(r#"{"budget":"3"}"#).unwrap();
+        let with = KeyPolicy { budget: Some(b), ..base.clone() };
+        let r = raised.apply_at(&with, 5000).unwrap().budget.unwrap();
+        assert_eq!((r.limit, r.period, r.since_ms), (NanoCredits(3_000_000_000), BudgetPeriod::Day, 1000));
+        let orphan: PolicyPatch = serde_json::from_str(r#"{"budget_period":"day"}"#).unwrap();
+        assert_eq!(orphan.apply(&base).map_err(|e| e.param), Err("budget_period"));
     }
 
     #[test]

@@ -50,6 +50,9 @@ pub struct CallHold {
     /// Estimated input tokens and the reserved maximum cost.
     pub est_input_tokens: u64,
     pub reserved: NanoCredits,
+    /// Debited from the user's credit balance (credit billing was on when it was admitted).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub billed: bool,
 }
 
 /// How a call settled; journaled after the reply ends.

@@ -4,10 +4,11 @@
 //!   DID is [`AIGNE_HUB_DID`] and calls `origin + mountPoint + /api/v2/…`. Without `type=json`
 //!   the same object is answered as a script (`window.blocklet = …`), as a Blocklet Server does.
 //! - `GET /api/ai/models?type=chat|image|embedding|video` (public): the catalog models of the
-//!   configured, callable providers, in the SDK's model-list shape.
-//! - `GET /api/v2/status` (bearer key): whether this key can call models now.
-//! - `GET /api/user/info` (bearer key): who the key belongs to; credit billing is not built, so
-//!   the balance is `null` and `enableCredit` is `false`.
+//!   configured, callable providers, in the SDK's model-list shape, with their rates.
+//! - `GET /api/v2/status` (bearer key): whether this key can call models now (with credit billing
+//!   on, `code` 402 when its owner has no credit left).
+//! - `GET /api/user/info` (bearer key): who the key belongs to, whether credit billing is on, the
+//!   owner's live credit balance (decimal strings) and the top-up link.
 
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -88,7 +89,15 @@ pub async fn models(State(state): State<AppState>, RawQuery(query): RawQuery) ->
     let list: Vec<_> = available(&state)
         .into_iter()
         .filter(|(_, m)| filter.is_none_or(|f| f.matches(m.kind)))
-        .map(|(provider, m)| listing::listed(&provider, m.provider.display_name(), m))
+        .map(|(provider, m)| {
+            let mut listed = listing::listed(&provider, m.provider.display_name(), m);
+            // The price the hub charges, as the decimal strings the SDK reads.
+            if let Some((rate, _)) = state.rates.rate(&provider, m.provider, m.id) {
+                listed.input_credits_per_token = rate.input.to_string();
+                listed.output_credits_per_token = rate.output.to_string();
+            }
+            listed
+        })
         .collect();
     Json(list).into_response()
 }
@@ -103,9 +112,10 @@ struct Status {
 }
 
 pub async fn status(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(e) = authenticate::from_headers(&state, &headers, RouteFamily::Inference).await {
-        return e.into_response();
-    }
+    let caller = match authenticate::from_headers(&state, &headers, RouteFamily::Inference).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
     let unavailable = |error| Json(Status { available: false, error: Some(error), code: Some(503) }).into_response();
     if !state.is_ready() {
         return unavailable("The hub is shutting down");
@@ -113,6 +123,10 @@ pub async fn status(State(state): State<AppState>, headers: HeaderMap) -> Respon
     let snapshot = state.providers.snapshot();
     if !snapshot.values().any(|e| e.usable() && state.adapters.for_protocol(e.kind.protocol()).is_some()) {
         return unavailable("No model provider is configured on this hub");
+    }
+    // With credit billing on, a caller without credit cannot call models now.
+    if state.credit.billing_enabled() && crate::admin::money::LiveBalance::of(&state, &caller.secret.owner_id).available().0 <= 0 {
+        return Json(Status { available: false, error: Some("Not enough credit: top up to continue"), code: Some(402) }).into_response();
     }
     Json(Status { available: true, error: None, code: None }).into_response()
 }
@@ -128,12 +142,21 @@ pub async fn user_info(State(state): State<AppState>, headers: HeaderMap) -> Res
         Err(e) => return ApiError::Storage(e).into_response(),
     };
     let (email, role) = user.as_ref().map_or((Value::Null, Value::Null), |u| (Value::from(u.email.clone()), Value::from(u.role.as_str())));
+    let settings = state.credit.settings();
+    let b = crate::admin::money::balance_json(&state, &s.owner_id);
     Json(json!({
         "user": {"did": s.owner_id, "email": email, "fullName": email, "role": role},
         "key": {"kid": s.kid, "name": s.key_name},
-        "enableCredit": false,
-        "creditBalance": null,
-        "paymentLink": null,
+        "enableCredit": settings.billing_enabled,
+        "creditBalance": {
+            "balance": b["balance"],
+            "total": b["granted"],
+            "used": b["spent"],
+            "pendingCredit": b["reserved"],
+            "available": b["available"],
+        },
+        "creditPrefix": "$",
+        "paymentLink": settings.topup_link,
         "profileLink": null,
     }))
     .into_response()

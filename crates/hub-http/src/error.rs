@@ -5,7 +5,9 @@
 //! retry cannot fix carry `x-should-retry: false` so those SDKs do not retry them.
 //! `POST /v1/messages` answers the same statuses in Anthropic's envelope
 //! `{"type":"error","error":{"type","message"}}`, its `type` chosen by the status as Anthropic
-//! does ([`ApiError::anthropic_type`]).
+//! does ([`ApiError::anthropic_type`]). The AIGNE routes (`/api/v2/*`) answer the OpenAI
+//! envelope too, except that a call without credit gets the AIGNE SDK's `NOT_ENOUGH` type and the
+//! top-up `link` ([`ApiError::into_aigne_response`]).
 
 use std::time::Duration;
 
@@ -13,6 +15,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hub_providers::error::FailureKind;
 use hub_providers::health::WaitReason;
+use hub_core::money::NanoCredits;
 use hub_providers::ProviderError;
 use hub_store::StoreError;
 use serde::Serialize;
@@ -67,8 +70,39 @@ pub enum Scope {
     Address,
 }
 
+/// Which account could not cover a call's reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreditShortfall {
+    /// The key's budget for the current period.
+    Budget { needed: NanoCredits, left: NanoCredits },
+    /// The user's credit balance (credit billing is on).
+    Balance { needed: NanoCredits, left: NanoCredits },
+}
+
+impl std::fmt::Display for CreditShortfall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CreditShortfall::Budget { needed, left } => write!(
+                f,
+                "This key's budget cannot cover this call: it may cost up to {needed} credits and {left} are left in the budget's period; \
+                 lower max_tokens or ask an admin to raise the budget"
+            ),
+            CreditShortfall::Balance { needed, left } => write!(
+                f,
+                "Not enough credit: this call may cost up to {needed} credits and {left} are available in your balance; top up to continue"
+            ),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    /// The key's budget or the user's balance cannot cover the call's reservation.
+    #[error("{shortfall}")]
+    NoCredit { shortfall: CreditShortfall, topup_link: Option<String> },
+    /// The model has no rate while the call must be priced (a budget, or credit billing).
+    #[error("{0}")]
+    Unpriced(String),
     /// The key may not do this (model, endpoint or address scope); the message names the scope.
     #[error("{message}")]
     ScopeDenied { scope: Scope, message: String },
@@ -124,6 +158,7 @@ impl ApiError {
             ApiError::Auth(_) => StatusCode::UNAUTHORIZED,
             ApiError::WrongKeyType(_) | ApiError::ScopeDenied { .. } => StatusCode::FORBIDDEN,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::NoCredit { .. } | ApiError::Unpriced(_) => StatusCode::PAYMENT_REQUIRED,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
@@ -154,6 +189,9 @@ impl ApiError {
                 LimitKind::Tokens => "key_tpm_exceeded",
                 LimitKind::Concurrency => "key_concurrency_exceeded",
             },
+            ApiError::NoCredit { shortfall: CreditShortfall::Budget { .. }, .. } => "key_budget_exceeded",
+            ApiError::NoCredit { shortfall: CreditShortfall::Balance { .. }, .. } => "insufficient_credit",
+            ApiError::Unpriced(_) => "model_not_priced",
             ApiError::BadRequest { .. } => "bad_request",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
@@ -172,6 +210,8 @@ impl ApiError {
             ApiError::WrongKeyType(_) => ("permission_error", Some("wrong_key_type")),
             ApiError::ScopeDenied { .. } => ("permission_error", Some(self.class())),
             ApiError::RateLimited(_) => ("rate_limit_error", Some("rate_limit_exceeded")),
+            ApiError::NoCredit { .. } => ("insufficient_quota", Some("insufficient_quota")),
+            ApiError::Unpriced(_) => ("insufficient_quota", Some("model_not_priced")),
             ApiError::BadRequest { .. } => ("invalid_request_error", None),
             ApiError::PayloadTooLarge { .. } => ("invalid_request_error", Some("request_too_large")),
             ApiError::IdempotencyKeyReused => ("invalid_request_error", Some("idempotency_key_reused")),
@@ -222,7 +262,7 @@ impl ApiError {
     fn param(&self) -> Option<&str> {
         match self {
             ApiError::BadRequest { param, .. } => *param,
-            ApiError::ModelNotFound(_) => Some("model"),
+            ApiError::ModelNotFound(_) | ApiError::Unpriced(_) => Some("model"),
             ApiError::Upstream(ProviderError::Upstream(f)) => f.param.as_deref(),
             _ => None,
         }
@@ -233,6 +273,7 @@ impl ApiError {
         match self.status().as_u16() {
             400 | 422 => "invalid_request_error",
             401 => "authentication_error",
+            402 => "billing_error",
             403 => "permission_error",
             404 => "not_found_error",
             413 => "request_too_large",
@@ -253,6 +294,20 @@ impl ApiError {
     /// The response in Anthropic's envelope, with the same status and headers as every route.
     pub fn into_anthropic_response(self) -> Response {
         let body = self.anthropic_json();
+        self.respond(body)
+    }
+
+    /// The response on the AIGNE routes: the OpenAI envelope, except that a call without credit
+    /// carries the SDK's `NOT_ENOUGH` type and the top-up `link`.
+    pub fn into_aigne_response(self) -> Response {
+        let body = match &self {
+            ApiError::NoCredit { topup_link, .. } => {
+                let message = self.client_message();
+                serde_json::to_vec(&serde_json::json!({"error": {"message": message, "type": "NOT_ENOUGH", "code": "insufficient_quota", "link": topup_link}}))
+                    .unwrap_or_default()
+            }
+            _ => self.envelope_json(),
+        };
         self.respond(body)
     }
 

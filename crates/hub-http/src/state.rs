@@ -33,6 +33,12 @@ pub struct Inner {
     pub master_key: ServerSecret,
     /// Stored generated files and the key their URLs are signed with.
     pub files: crate::files::SignedFiles,
+    /// Model rates (admin overrides over the list prices), read to price calls.
+    pub rates: Arc<hub_store::rate_directory::RateDirectory>,
+    /// Credit billing on or off, the top-up link, and users' grants.
+    pub credit: Arc<hub_store::credit_directory::CreditDirectory>,
+    /// Budget and balance reservations (this process only).
+    pub accountant: crate::inference::credit::Accountant,
     /// Per-key rate and concurrency state (this process only).
     pub limiters: crate::inference::limits::KeyLimiters,
     /// Calls under an `Idempotency-Key` (and identical AIGNE retries), live and kept.

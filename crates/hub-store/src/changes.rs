@@ -12,6 +12,12 @@ pub enum ChangeKind {
     Key,
     Provider,
     User,
+    /// A model rate was set or removed.
+    Rate,
+    /// A hub setting changed (credit billing, starter grant, top-up link).
+    Settings,
+    /// A user was granted credit (`ref_id` is the user).
+    Credit,
 }
 
 impl ChangeKind {
@@ -20,6 +26,9 @@ impl ChangeKind {
             ChangeKind::Key => "key",
             ChangeKind::Provider => "provider",
             ChangeKind::User => "user",
+            ChangeKind::Rate => "rate",
+            ChangeKind::Settings => "settings",
+            ChangeKind::Credit => "credit",
         }
     }
 
@@ -28,6 +37,9 @@ impl ChangeKind {
             "key" => Some(ChangeKind::Key),
             "provider" => Some(ChangeKind::Provider),
             "user" => Some(ChangeKind::User),
+            "rate" => Some(ChangeKind::Rate),
+            "settings" => Some(ChangeKind::Settings),
+            "credit" => Some(ChangeKind::Credit),
             _ => None,
         }
     }

@@ -3,6 +3,8 @@
 
 use hub_core::ids::{new_id, now_ms};
 use hub_core::key::KeyHash;
+use hub_core::budget::{Budget, BudgetPeriod};
+use hub_core::money::NanoCredits;
 use hub_core::scopes::{self, KeyPolicy};
 use hub_core::KeyType;
 use sqlx::any::AnyRow;
@@ -55,6 +57,9 @@ pub struct KeyInfo {
     pub max_concurrency: Option<u32>,
     /// Unix milliseconds after which the key is refused.
     pub expires_at: Option<i64>,
+    /// The budget in credits (decimal) and its period, when the key has one.
+    pub budget: Option<String>,
+    pub budget_period: Option<&'static str>,
     /// End of the grace period of the secret a rotation replaced, while it still works.
     pub previous_secret_until: Option<i64>,
     #[serde(skip)]
@@ -89,7 +94,17 @@ fn policy_from(r: &AnyRow) -> Result<KeyPolicy, StoreError> {
         tpm: num("tpm_limit")?.and_then(|n| u64::try_from(n).ok()),
         max_concurrency: num("max_concurrency")?.and_then(|n| u32::try_from(n).ok()),
         expires_at: num("key_expires_at")?,
+        budget: budget_from(r)?,
     })
+}
+
+/// Reads the budget columns of an `api_keys` row.
+fn budget_from(r: &AnyRow) -> Result<Option<Budget>, StoreError> {
+    let Some(limit) = r.try_get::<Option<i64>, _>("budget")? else { return Ok(None) };
+    let period: Option<String> = r.try_get("budget_period")?;
+    let period = BudgetPeriod::parse(period.as_deref().unwrap_or("total")).map_err(|e| StoreError::Invalid(format!("stored key budget is invalid: {e}")))?;
+    let since_ms = r.try_get::<Option<i64>, _>("budget_since")?.unwrap_or(0);
+    Ok(Some(Budget { limit: NanoCredits(limit), period, since_ms }))
 }
 
 /// Empty lists are stored as NULL ("no restriction").
@@ -113,7 +128,8 @@ pub fn normalize_key_name(name: &str) -> Result<String, StoreError> {
 }
 
 const SECRET_COLUMNS: &str = "s.kid, s.key_id, s.secret_hash, s.expires_at, k.owner_id, k.name, k.key_type, k.revoked_at, u.disabled, \
-     k.allowed_models, k.allowed_endpoints, k.allowed_ips, k.rpm_limit, k.tpm_limit, k.max_concurrency, k.expires_at AS key_expires_at";
+     k.allowed_models, k.allowed_endpoints, k.allowed_ips, k.rpm_limit, k.tpm_limit, k.max_concurrency, k.expires_at AS key_expires_at, \
+     k.budget, k.budget_period, k.budget_since";
 const SECRET_FROM: &str = "api_key_secrets s JOIN api_keys k ON k.id = s.key_id JOIN users u ON u.id = k.owner_id";
 
 fn secret_from(r: &AnyRow) -> Result<StoredSecret, StoreError> {
@@ -137,6 +153,7 @@ fn secret_from(r: &AnyRow) -> Result<StoredSecret, StoreError> {
 const INFO_SELECT: &str = "SELECT k.id, k.name, k.key_type, k.owner_id, u.email, k.created_at, k.revoked_at, k.last_used_at, \
      k.last_used_ip, k.request_count, k.tokens_in, k.tokens_out, s.kid, s.hint, \
      k.allowed_models, k.allowed_endpoints, k.allowed_ips, k.rpm_limit, k.tpm_limit, k.max_concurrency, k.expires_at AS key_expires_at, \
+     k.budget, k.budget_period, k.budget_since, \
      (SELECT MAX(s3.expires_at) FROM api_key_secrets s3 WHERE s3.key_id = k.id) AS grace_until \
      FROM api_keys k JOIN users u ON u.id = k.owner_id \
      JOIN api_key_secrets s ON s.key_id = k.id AND s.created_at = (SELECT MAX(s2.created_at) FROM api_key_secrets s2 WHERE s2.key_id = k.id)";
@@ -152,6 +169,8 @@ fn info_from(r: &AnyRow) -> Result<KeyInfo, StoreError> {
         tpm: policy.tpm,
         max_concurrency: policy.max_concurrency,
         expires_at: policy.expires_at,
+        budget: policy.budget.map(|b| b.limit.to_string()),
+        budget_period: policy.budget.map(|b| b.period.as_str()),
         previous_secret_until: grace_until.filter(|t| *t > now_ms()),
         policy,
         id: r.try_get("id")?,
@@ -290,6 +309,20 @@ impl Store {
         rows.iter().map(secret_from).collect()
     }
 
+    /// Every unrevoked key with a budget, for loading budget spending at start.
+    pub async fn budgeted_keys(&self) -> Result<Vec<(String, Budget)>, StoreError> {
+        let rows = sqlx::query("SELECT id, budget, budget_period, budget_since FROM api_keys WHERE budget IS NOT NULL AND revoked_at IS NULL")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if let Some(b) = budget_from(r)? {
+                out.push((r.try_get("id")?, b));
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn notify_key_changed(&self, key_id: &str) -> Result<(), StoreError> {
         self.record_change(ChangeKind::Key, key_id).await
     }
@@ -340,7 +373,7 @@ async fn write_policy(conn: &mut sqlx::AnyConnection, key_id: &str, p: &KeyPolic
     p.validate().map_err(|e| StoreError::Invalid(e.to_string()))?;
     sqlx::query(
         "UPDATE api_keys SET allowed_models = $1, allowed_endpoints = $2, allowed_ips = $3, rpm_limit = $4, tpm_limit = $5, \
-         max_concurrency = $6, expires_at = $7 WHERE id = $8",
+         max_concurrency = $6, expires_at = $7, budget = $8, budget_period = $9, budget_since = $10 WHERE id = $11",
     )
     .bind(list_text(p.models.clone()))
     .bind(list_text(p.endpoints.iter().map(|e| e.as_str().to_owned()).collect()))
@@ -349,6 +382,9 @@ async fn write_policy(conn: &mut sqlx::AnyConnection, key_id: &str, p: &KeyPolic
     .bind(p.tpm.and_then(|n| i64::try_from(n).ok()))
     .bind(p.max_concurrency.map(i64::from))
     .bind(p.expires_at)
+    .bind(p.budget.map(|b| b.limit.0))
+    .bind(p.budget.map(|b| b.period.as_str().to_owned()))
+    .bind(p.budget.map(|b| b.since_ms))
     .bind(key_id)
     .execute(conn)
     .await?;
@@ -359,7 +395,7 @@ async fn write_policy(conn: &mut sqlx::AnyConnection, key_id: &str, p: &KeyPolic
 pub fn policy_summary(p: &KeyPolicy) -> String {
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
     format!(
-        "models=[{}] endpoints=[{}] ips=[{}] rpm={} tpm={} max_concurrency={} expires={}",
+        "models=[{}] endpoints=[{}] ips=[{}] rpm={} tpm={} max_concurrency={} expires={} budget={}",
         p.models_text(),
         p.endpoints_text(),
         p.ips_text(),
@@ -367,6 +403,7 @@ pub fn policy_summary(p: &KeyPolicy) -> String {
         opt(p.tpm.map(|n| n.to_string())),
         opt(p.max_concurrency.map(|n| n.to_string())),
         opt(p.expires_at.map(scopes::format_rfc3339_ms)),
+        opt(p.budget.map(|b| format!("{}/{}", b.limit, b.period.as_str()))),
     )
 }
 

@@ -1,10 +1,12 @@
 //! The only code with SQL, and the hub's durable state: migrations for SQLite and PostgreSQL,
 //! repositories, the crash-safe usage journal and its batch writer, server secrets, and the
-//! in-memory directories (keys, providers) kept fresh by the change log.
+//! in-memory directories (keys, providers, rates, credit) kept fresh by the change log.
 
 pub mod aliases;
 pub mod analytics;
+pub mod billing;
 pub mod changes;
+pub mod credit_directory;
 pub mod crypto;
 pub mod db;
 pub mod error;
@@ -14,6 +16,7 @@ pub mod key_directory;
 pub mod keys;
 pub mod provider_directory;
 pub mod providers;
+pub mod rate_directory;
 pub mod rollup;
 pub mod secrets;
 pub mod sessions;

@@ -97,7 +97,10 @@ impl Store {
         match res {
             Err(e) if e.is_unique_violation() => Err(StoreError::Conflict("an account with this email already exists".into())),
             Err(e) => Err(e),
-            Ok(_) => Ok(user),
+            Ok(_) => {
+                self.grant_starter_credit(&user.id).await?;
+                Ok(user)
+            }
         }
     }
 

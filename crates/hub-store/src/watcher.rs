@@ -5,15 +5,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::changes::ChangeKind;
+use crate::credit_directory::CreditDirectory;
 use crate::db::Store;
 use crate::key_directory::KeyDirectory;
 use crate::provider_directory::ProviderDirectory;
+use crate::rate_directory::RateDirectory;
 use crate::secrets::ServerSecret;
 
 pub struct ChangeWatcher {
     pub store: Store,
     pub keys: Arc<KeyDirectory>,
     pub providers: Arc<ProviderDirectory>,
+    pub rates: Arc<RateDirectory>,
+    pub credit: Arc<CreditDirectory>,
     pub master_key: ServerSecret,
 }
 
@@ -32,6 +36,7 @@ impl ChangeWatcher {
                 }
             };
             let mut providers_changed = false;
+            let mut rates_changed = false;
             for c in &changes {
                 let res = match c.kind {
                     ChangeKind::Key => self.keys.refresh_key(&c.ref_id).await,
@@ -40,12 +45,23 @@ impl ChangeWatcher {
                         providers_changed = true;
                         Ok(())
                     }
+                    ChangeKind::Rate => {
+                        rates_changed = true;
+                        Ok(())
+                    }
+                    ChangeKind::Settings => self.credit.reload_settings(&self.store).await,
+                    ChangeKind::Credit => self.credit.reload_user(&self.store, &c.ref_id).await,
                 };
                 if let Err(e) = res {
                     tracing::warn!(error = %e, "refresh after a change failed; retrying");
                     break;
                 }
                 seen = c.seq;
+            }
+            if rates_changed {
+                if let Err(e) = self.rates.reload(&self.store).await {
+                    tracing::warn!(error = %e, "rate reload failed");
+                }
             }
             if providers_changed {
                 if let Err(e) = self.providers.reload(&self.store, &self.master_key).await {

@@ -87,6 +87,8 @@ async fn a_failed_call_runs_again_on_retry() {
     let body = hello();
     let failed = post_with_key(hub, API_CHAT, key, "flaky", &body).await;
     assert_eq!(failed.status(), 400);
+    // Read to the end: until then the call is still running, and a retry would join it.
+    failed.text().await.unwrap();
     let ok = post_with_key(hub, API_CHAT, key, "flaky", &body).await;
     assert!(ok.headers().get(REPLAYED).is_none(), "a failure is never replayed");
     expect_completion(ok).await;

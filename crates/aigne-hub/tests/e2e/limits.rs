@@ -74,3 +74,12 @@ pub const EXPIRY_AFTER: Duration = Duration::from_secs(2);
 /// Calls to an alias while its first provider is down (more than the failures that open its
 /// circuit, so some calls must skip it).
 pub const ALIAS_FALLBACK_CALLS: usize = 8;
+
+/// Calls that a budget or a balance covers exactly in the no-overspend tests.
+pub const COVERED_CALLS: usize = 10;
+/// Simultaneous calls against that budget or balance.
+pub const SIMULTANEOUS_CALLS: usize = 200;
+/// Rounds of the no-overspend tests (one fresh key, or one fresh grant, each).
+pub const MONEY_ROUNDS: usize = 10;
+/// `max_tokens` of a priced call; the simulator answers exactly that many tokens.
+pub const PRICED_MAX_TOKENS: u64 = 20;

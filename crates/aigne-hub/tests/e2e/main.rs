@@ -4,6 +4,7 @@
 //! ephemeral port) and its own simulator, so tests run in parallel.
 
 mod limits;
+mod money;
 mod support;
 
 mod aigne_legacy;

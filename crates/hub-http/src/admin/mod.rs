@@ -24,6 +24,7 @@ use crate::ui::session;
 
 pub mod aliases;
 pub mod analytics;
+pub mod money;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -38,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/admin/aliases/{name}", axum::routing::put(aliases::set).delete(aliases::delete))
         .route("/api/admin/usage", get(list_usage))
         .route("/api/admin/audit", get(list_audit))
+        .merge(money::router())
 }
 
 /// Admin API failures: `{"error":{"message","type"}}`.
@@ -214,9 +216,24 @@ async fn managed_key(state: &AppState, a: &Actor, kid: &str) -> Result<KeyInfo, 
     Ok(info)
 }
 
-async fn get_key(State(state): State<AppState>, headers: HeaderMap, Path(kid): Path<String>) -> Result<Json<KeyInfo>, AdminError> {
+/// `GET /api/admin/keys/{kid}`: the key, and for a key with a budget what it spent in the
+/// current period and what calls in flight reserve (live, from this instance's books).
+async fn get_key(State(state): State<AppState>, headers: HeaderMap, Path(kid): Path<String>) -> Result<Json<serde_json::Value>, AdminError> {
     let a = actor(&state, &headers, false).await?;
-    Ok(Json(managed_key(&state, &a, &kid).await?))
+    let info = managed_key(&state, &a, &kid).await?;
+    let mut doc = serde_json::to_value(&info).map_err(|e| AdminError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e.to_string()))?;
+    if let Some((spent, reserved)) = budget_standing(&state, &info) {
+        doc["budget_spent"] = json!(spent.to_string());
+        doc["budget_reserved"] = json!(reserved.to_string());
+    }
+    Ok(Json(doc))
+}
+
+/// What a budgeted key spent in its current period, and what its calls in flight reserve.
+pub fn budget_standing(state: &AppState, info: &KeyInfo) -> Option<(hub_core::NanoCredits, hub_core::NanoCredits)> {
+    let budget = info.policy.budget?;
+    let s = state.accountant.key_standing(&info.id, &budget, hub_core::ids::now_ms());
+    Some((s.spent, s.reserved))
 }
 
 /// `PATCH /api/admin/keys/{kid}`: absent fields keep their value, `null` clears one.

@@ -1,11 +1,15 @@
 //! Step 3: admission. Refuses new calls while shutting down, applies backpressure when the
 //! usage writer lags, and opens the call's [`CallGuard`], which guarantees exactly one usage
 //! record per admitted call whatever happens next (success, error, client gone, panic unwinding).
+//! The guard also holds the call's credit reservation (`credit.rs`): settling charges the
+//! actual cost from the model's rate and releases the rest; any other end releases it.
 
 use std::time::{Duration, Instant};
 
 use hub_core::money::NanoCredits;
+use hub_core::pricing::{self, CallBounds, Metered, ModelRate};
 use hub_core::usage::{CallHold, CallSettlement, UsageRecord};
+use hub_core::ProviderKind;
 use hub_store::journal::HoldTicket;
 
 use hub_core::scopes::Endpoint;
@@ -13,6 +17,7 @@ use hub_core::scopes::Endpoint;
 use crate::context::RequestCtx;
 use crate::error::ApiError;
 use crate::inference::authenticate::Caller;
+use crate::inference::credit::{self, Accounts, Reservation};
 use crate::inference::limits::{self, Permit, RateSnapshot};
 use crate::inference::resolve::Plan;
 use crate::inference::authorize;
@@ -35,6 +40,23 @@ pub struct CallGuard {
     scope: Endpoint,
     /// Told the settled status, when a layer asked (see `RequestCtx::call_status`).
     status_out: Option<std::sync::Arc<std::sync::atomic::AtomicU16>>,
+    /// What the call asked for, as far as its price depends on it.
+    asked: Asked,
+    /// The call's hold on its key's budget and its user's balance, when either applies.
+    reservation: Option<Reservation>,
+    /// The rate the call was reserved at (it is also charged at it).
+    rate: Option<ModelRate>,
+    /// The protocol family of the target, which picks the list price.
+    kind: Option<ProviderKind>,
+    /// Images the upstream delivered (image calls), priced per image.
+    images_delivered: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Asked {
+    max_output_tokens: Option<u64>,
+    choices: u64,
+    images: u64,
 }
 
 /// What the caller asks for, as far as admission needs to know.
@@ -47,8 +69,12 @@ pub struct CallIntent<'a> {
     pub model: &'a str,
     pub stream: bool,
     pub est_input_tokens: u64,
-    /// The most output the call asked for (`max_tokens`), when it says.
+    /// The most output per choice the call asked for (`max_tokens`), when it says.
     pub max_output_tokens: Option<u64>,
+    /// Choices asked for (`n`), at least 1.
+    pub choices: u64,
+    /// Images asked for (image calls).
+    pub images: u64,
 }
 
 pub async fn admit(state: &AppState, caller: &Caller, ctx: &RequestCtx, intent: CallIntent<'_>) -> Result<CallGuard, ApiError> {
@@ -61,7 +87,10 @@ pub async fn admit(state: &AppState, caller: &Caller, ctx: &RequestCtx, intent: 
         return Err(ApiError::Backpressure);
     }
     let s = &caller.secret;
-    let reserve_tokens = limits::reservation(&s.policy, intent.est_input_tokens, intent.max_output_tokens);
+    let choices = intent.choices.max(1);
+    let max_output_total = intent.max_output_tokens.map(|m| m.saturating_mul(choices));
+    let reserve_tokens = limits::reservation(&s.policy, intent.est_input_tokens, max_output_total);
+    let asked = Asked { max_output_tokens: intent.max_output_tokens, choices, images: intent.images };
     let scope = intent.scope;
     let hold = CallHold {
         request_id: ctx.request_id.clone(),
@@ -78,6 +107,7 @@ pub async fn admit(state: &AppState, caller: &Caller, ctx: &RequestCtx, intent: 
         client_ip: ctx.client_ip.map(ip_text),
         est_input_tokens: intent.est_input_tokens,
         reserved: NanoCredits::ZERO,
+        billed: false,
     };
     Ok(CallGuard {
         state: state.clone(),
@@ -89,6 +119,11 @@ pub async fn admit(state: &AppState, caller: &Caller, ctx: &RequestCtx, intent: 
         reserve_tokens,
         scope,
         status_out: ctx.call_status.clone(),
+        asked,
+        reservation: None,
+        rate: None,
+        kind: None,
+        images_delivered: 0,
     })
 }
 
@@ -120,17 +155,70 @@ fn push_decimal(s: &mut String, n: u8) {
 }
 
 impl CallGuard {
-    /// The key's scopes (address, endpoint, model as sent and as resolved) and limits (requests
-    /// and tokens per minute, concurrency), from memory. Called after the model is resolved and
-    /// before the hold is journaled: a refused call never reaches an upstream, and the caller
-    /// records the refusal with [`CallGuard::fail`]. The plan keeps only the targets the key's
-    /// model scope allows (an alias's fallback never leads a key where it may not go).
+    /// The key's scopes (address, endpoint, model as sent and as resolved), its budget and its
+    /// user's balance (the call's maximum cost is reserved), and its limits (requests and tokens
+    /// per minute, concurrency), from memory. Called after the model is resolved and before the
+    /// hold is journaled: a refused call never reaches an upstream, and the caller records the
+    /// refusal with [`CallGuard::fail`]. The plan keeps only the targets the key's model scope
+    /// allows (an alias's fallback never leads a key where it may not go).
     pub fn enforce(&mut self, caller: &Caller, ctx: &RequestCtx, sent_model: &str, plan: &mut Plan<'_>) -> Result<(), ApiError> {
         let policy = &caller.secret.policy;
         authorize::scopes(policy, self.scope, ctx.client_ip, None)?;
         authorize::models(policy, sent_model, &mut plan.candidates)?;
+        self.reserve_credit(caller, plan)?;
         self.permit = limits::acquire(&self.state.limiters, &caller.secret.key_id, policy, hub_core::ids::now_ms(), self.reserve_tokens)?;
         Ok(())
+    }
+
+    /// Reserves the call's maximum cost when the key has a budget or credit billing is on; a
+    /// key without budget on an internal hub costs nothing here (no lock, no lookup). An alias
+    /// may fall back to another model: the dearest target of the plan is reserved, so no
+    /// fallback can cost more than was held, and every target must have a rate.
+    fn reserve_credit(&mut self, caller: &Caller, plan: &Plan<'_>) -> Result<(), ApiError> {
+        let budget = caller.secret.policy.budget;
+        let billing = self.state.credit.billing_enabled();
+        if budget.is_none() && !billing {
+            return Ok(());
+        }
+        let mut dearest: Option<credit::Quote> = None;
+        let mut models = 0usize;
+        let mut last: Option<(&str, &str)> = None;
+        for target in plan.candidates.iter().map(|c| &c.target) {
+            // Credentials of one model follow each other in a plan: price each model once.
+            if last == Some((target.provider.as_str(), target.model.as_str())) {
+                continue;
+            }
+            last = Some((target.provider.as_str(), target.model.as_str()));
+            models += 1;
+            let rate = self.state.rates.rate(&target.provider, target.kind, &target.model).map(|(r, _)| r);
+            let output = credit::output_bound(self.asked.max_output_tokens, target.kind, &target.model);
+            let bounds = CallBounds { input_tokens: self.hold.est_input_tokens, output_tokens: output.unwrap_or(0), choices: self.asked.choices, images: self.asked.images };
+            let named = format_args!("{}/{}", target.provider, target.model);
+            let quote = credit::quote(rate, named, bounds, output.is_some())?;
+            if dearest.as_ref().is_none_or(|d| quote.amount > d.amount) {
+                dearest = Some(quote);
+            }
+        }
+        let Some(quote) = dearest else { return Ok(()) };
+        let now = self.hold.started_at_ms;
+        let user = billing.then(|| (caller.secret.owner_id.as_str(), self.state.credit.granted(&caller.secret.owner_id, now)));
+        let who = Accounts { key_id: &caller.secret.key_id, budget, user };
+        let reservation = self.state.accountant.reserve(&who, quote.amount, now).map_err(|shortfall| ApiError::NoCredit {
+            shortfall,
+            topup_link: self.state.credit.settings().topup_link.clone(),
+        })?;
+        self.hold.reserved = reservation.amount;
+        self.hold.billed = reservation.billed();
+        // One model: charged at the rate it was reserved at. Several (an alias): charged at the
+        // current rate of the model that answered.
+        self.rate = if models == 1 { quote.rate } else { None };
+        self.reservation = Some(reservation);
+        Ok(())
+    }
+
+    /// Counts the images an image call delivered (they are priced per image).
+    pub fn count_images(&mut self, n: usize) {
+        self.images_delivered = n as u64;
     }
 
     /// What the `x-ratelimit-*` headers of a successful reply report (keys with limits only).
@@ -144,6 +232,7 @@ impl CallGuard {
         self.hold.provider.clone_from(&target.provider);
         self.hold.credential_id.clone_from(&target.credential_id);
         self.hold.model.clone_from(&target.model);
+        self.kind = Some(target.kind);
     }
 
     /// Journals the hold. Called after the target is resolved and before the upstream is
@@ -197,11 +286,12 @@ impl CallGuard {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn write(&mut self, settlement: CallSettlement) {
+    fn write(&mut self, mut settlement: CallSettlement) {
         if self.settled {
             return;
         }
         self.settled = true;
+        self.price(&mut settlement);
         if let Some(out) = &self.status_out {
             out.store(settlement.status, std::sync::atomic::Ordering::Release);
         }
@@ -212,6 +302,34 @@ impl CallGuard {
         let record = UsageRecord::settled(std::mem::take(&mut self.hold), settlement);
         // A failed journal write is logged there; the record still reaches the database.
         let _ = self.state.journal.settle(record, self.hold_ticket);
+    }
+}
+
+impl CallGuard {
+    /// Charges the settled usage at the call's rate (the one it was reserved at, else the
+    /// model's current one) and releases the reservation.
+    fn price(&mut self, settlement: &mut CallSettlement) {
+        let rate = self.rate.or_else(|| {
+            let kind = self.kind?;
+            self.state.rates.rate(&self.hold.provider, kind, &self.hold.model).map(|(r, _)| r)
+        });
+        if let Some(rate) = rate {
+            let used = Metered {
+                input_tokens: settlement.tokens_in,
+                output_tokens: settlement.tokens_out,
+                cached_tokens: settlement.tokens_cached,
+                images: self.images_delivered,
+            };
+            settlement.credits = pricing::charge(&rate, used);
+            settlement.upstream_cost = pricing::upstream_cost(&rate, used);
+        }
+        if let Some(r) = self.reservation.take() {
+            if settlement.credits > r.amount {
+                // The upstream reported more than the call's bounds: billed, and said so.
+                tracing::warn!(request_id = %self.hold.request_id, reserved = r.amount.0, charged = settlement.credits.0, "call cost more than its reservation");
+            }
+            self.state.accountant.settle(r, settlement.credits);
+        }
     }
 }
 

@@ -12,7 +12,7 @@
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Extension;
 use hub_core::aigne::chat::{self, ChatInput};
 use hub_core::aigne::media::{self, EmbeddingsInput, ImageInput};
@@ -34,7 +34,7 @@ const CHAT_PARAMS: &[&str] = &["input", "messages", "role", "content", "toolCall
 pub async fn chat(State(state): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, body: Body) -> Response {
     match crate::inference::chat::run(&state, &ctx, &headers, body, Dialect::Aigne).await {
         Ok(r) => r,
-        Err(e) => e.into_response(),
+        Err(e) => e.into_aigne_response(),
     }
 }
 
@@ -49,7 +49,7 @@ pub async fn legacy_chat(State(state): State<AppState>, Extension(ctx): Extensio
         .any(|v| v.split(',').any(|t| t.trim().starts_with("text/event-stream")));
     match crate::inference::chat::run(&state, &ctx, &headers, body, Dialect::AigneLegacy { event_stream }).await {
         Ok(r) => r,
-        Err(e) => e.into_response(),
+        Err(e) => e.into_aigne_response(),
     }
 }
 
@@ -66,7 +66,7 @@ pub async fn legacy_image(State(state): State<AppState>, Extension(ctx): Extensi
     let parse = |bytes: &[u8]| hub_core::aigne::legacy::to_image_request(bytes).map_err(invalid);
     match crate::inference::images::run(&state, &ctx, &headers, body, parse, render).await {
         Ok(r) => r,
-        Err(e) => e.into_response(),
+        Err(e) => e.into_aigne_response(),
     }
 }
 
@@ -74,7 +74,7 @@ pub async fn embeddings(State(state): State<AppState>, Extension(ctx): Extension
     let render = |reply| serde_json::to_vec(&media::to_embeddings_reply(reply));
     match crate::inference::embeddings::run(&state, &ctx, &headers, body, parse_embeddings, render).await {
         Ok(r) => r,
-        Err(e) => e.into_response(),
+        Err(e) => e.into_aigne_response(),
     }
 }
 
@@ -82,7 +82,7 @@ pub async fn image(State(state): State<AppState>, Extension(ctx): Extension<Requ
     let render = |reply, model: &str| serde_json::to_vec(&media::to_image_reply(reply, model));
     match crate::inference::images::run(&state, &ctx, &headers, body, parse_image, render).await {
         Ok(r) => r,
-        Err(e) => e.into_response(),
+        Err(e) => e.into_aigne_response(),
     }
 }
 

@@ -65,7 +65,7 @@ pub async fn run(
     let req = parse(&bytes)?;
     let wants_url = validate(&req)?;
     let est_input = (req.prompt.chars().count() as u64).div_ceil(4);
-    let intent = CallIntent { project: project(headers), endpoint: "images", scope: Endpoint::Images, model: &req.model, stream: false, est_input_tokens: est_input, max_output_tokens: Some(0) };
+    let intent = CallIntent { project: project(headers), endpoint: "images", scope: Endpoint::Images, model: &req.model, stream: false, est_input_tokens: est_input, max_output_tokens: Some(0), choices: 1, images: u64::from(req.n.unwrap_or(1)) };
     let mut guard = admit::admit(state, &caller, ctx, intent).await?;
     let mut plan = guard.check(resolve::plan_for(state, &req.model, "image generation"))?;
     let scoped = guard.enforce(&caller, ctx, &req.model, &mut plan);
@@ -96,6 +96,7 @@ pub async fn run(
         total_tokens: u.total_tokens,
         ..Usage::default()
     });
+    guard.count_images(reply.data.len());
     let body = match render(reply, &relayed.target.model) {
         Ok(b) => b,
         Err(e) => {

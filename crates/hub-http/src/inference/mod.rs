@@ -1,5 +1,6 @@
 //! The inference request path, one module per step:
-//! route (`routes.rs`) → [`authenticate`] → [`authorize`] → [`admit`] → [`resolve`] →
+//! route (`routes.rs`) → [`authenticate`] → [`authorize`] → [`admit`] (limits, and the credit
+//! reservation of [`credit`]) → [`resolve`] →
 //! [`relay`] (provider adapters in `hub-providers`, with retries and failover) →
 //! [`stream_back`] → [`settle`].
 //! [`chat`] composes the steps for `POST /v1/chat/completions`, [`embeddings`] for
@@ -15,6 +16,7 @@ pub mod authenticate;
 pub mod authorize;
 pub mod body;
 pub mod chat;
+pub mod credit;
 pub mod embeddings;
 pub mod idempotency;
 pub mod images;

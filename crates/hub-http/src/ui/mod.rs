@@ -6,6 +6,7 @@
 mod aliases;
 mod assets;
 mod dashboard;
+mod money_pages;
 mod pages;
 pub mod session;
 mod views;
@@ -28,6 +29,8 @@ pub fn router() -> Router<AppState> {
         .route("/settings/providers", get(pages::providers_page).post(pages::providers_save))
         .route("/settings/aliases", post(aliases::save))
         .route("/settings/aliases/delete", post(aliases::delete))
+        .route("/settings/rates", get(money_pages::rates_page).post(money_pages::rates_save))
+        .route("/settings/billing", get(money_pages::billing_page).post(money_pages::billing_save))
         .route("/usage", get(pages::usage_page))
         .route("/dashboard", get(dashboard::dashboard_page))
         .route("/calls", get(dashboard::calls_page))

@@ -186,10 +186,10 @@ async fn start_session(state: &AppState, headers: &HeaderMap, user_id: &str) -> 
 
 #[derive(Deserialize)]
 pub struct NoticeQuery {
-    notice: Option<String>,
+    pub(super) notice: Option<String>,
 }
 
-fn notice_text(code: Option<&str>) -> Option<String> {
+pub(super) fn notice_text(code: Option<&str>) -> Option<String> {
     match code? {
         "logged_out" => Some("You are logged out.".into()),
         "revoked" => Some("The key was revoked. Calls with it are refused from now on.".into()),
@@ -295,15 +295,24 @@ pub async fn keys_page(State(state): State<AppState>, headers: HeaderMap, Query(
 pub struct CreateKeyForm {
     csrf: String,
     name: String,
+    #[serde(default)]
+    budget: String,
+    #[serde(default)]
+    budget_period: String,
 }
 
 pub async fn keys_create(State(state): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, Form(f): Form<CreateKeyForm>) -> PageResult {
     let s = require_session(&state, &headers).await?;
     check_csrf(&f.csrf, &s)?;
-    let issued = state
-        .store
-        .issue_key(state.keys.pepper(), &s.user.id, &f.name, KeyType::Inference, &hub_core::scopes::KeyPolicy::default(), &s.user.email, ip(&ctx).as_deref())
-        .await;
+    let budget = hub_core::scopes::PolicyPatch {
+        budget: Some(Some(f.budget.trim().to_owned()).filter(|b| !b.is_empty())),
+        budget_period: Some(f.budget_period.trim().to_owned()).filter(|p| !p.is_empty() && !f.budget.trim().is_empty()),
+        ..hub_core::scopes::PolicyPatch::default()
+    };
+    let issued = match budget.apply(&hub_core::scopes::KeyPolicy::default()) {
+        Ok(policy) => state.store.issue_key(state.keys.pepper(), &s.user.id, &f.name, KeyType::Inference, &policy, &s.user.email, ip(&ctx).as_deref()).await,
+        Err(e) => Err(StoreError::Invalid(e.message)),
+    };
     let (new_key, error, status) = match issued {
         Ok(i) => (Some(NewKey { key: i.key.expose_secret().to_owned(), name: i.info.name }), None, StatusCode::OK),
         Err(StoreError::Invalid(m) | StoreError::Conflict(m)) => (None, Some(m), StatusCode::BAD_REQUEST),
@@ -475,6 +484,9 @@ async fn key_render(state: &AppState, s: &Session, k: hub_store::keys::KeyInfo, 
         tpm: num(p.tpm),
         max_concurrency: num(p.max_concurrency.map(u64::from)),
         expires: p.expires_at.map(hub_core::scopes::format_rfc3339_ms).unwrap_or_default(),
+        budget: p.budget.map(|b| b.limit.to_string()).unwrap_or_default(),
+        budget_period: p.budget.map_or("total", |b| b.period.as_str()),
+        budget_use: crate::admin::budget_standing(state, &k).map(|(spent, reserved)| format!("{spent} spent this period, {reserved} reserved by calls in flight")),
         audit: audit
             .into_iter()
             .map(|a| (format_time(a.ts), a.action, a.actor, a.address.unwrap_or_default(), a.detail.unwrap_or_default()))
@@ -516,6 +528,10 @@ pub struct KeyScopesForm {
     max_concurrency: String,
     #[serde(default)]
     expires: String,
+    #[serde(default)]
+    budget: String,
+    #[serde(default)]
+    budget_period: String,
 }
 
 /// The form as a full replacement: an empty field clears its scope or limit.
@@ -539,6 +555,8 @@ fn form_patch(f: &KeyScopesForm) -> Result<hub_core::scopes::PolicyPatch, String
         tpm: number(&f.tpm, "Tokens per minute")?,
         max_concurrency: number(&f.max_concurrency, "Concurrent requests")?,
         expires_at: Some(Some(f.expires.trim().to_owned()).filter(|e| !e.is_empty())),
+        budget: Some(Some(f.budget.trim().to_owned()).filter(|b| !b.is_empty())),
+        budget_period: Some(f.budget_period.trim().to_owned()).filter(|p| !p.is_empty() && !f.budget.trim().is_empty()),
     })
 }
 

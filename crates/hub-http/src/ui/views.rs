@@ -130,6 +130,11 @@ pub struct KeyPage {
     pub tpm: String,
     pub max_concurrency: String,
     pub expires: String,
+    /// Credits per period (decimal), empty when none.
+    pub budget: String,
+    pub budget_period: &'static str,
+    /// What the budget's period has consumed, for a key with a budget.
+    pub budget_use: Option<String>,
     /// (time, action, actor, address, detail)
     pub audit: Vec<(String, String, String, String, String)>,
     pub new_key: Option<String>,

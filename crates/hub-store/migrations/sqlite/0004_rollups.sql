@@ -115,9 +115,9 @@ CREATE TABLE usage_daily (
 CREATE INDEX usage_daily_key ON usage_daily(key_id, day);
 CREATE INDEX usage_daily_user ON usage_daily(user_id, day);
 
--- Call history pages newest first by (ts, request_id), per user or overall.
+-- Call history pages newest first by (ts, request_id); per user it uses usage_records_user_ts
+-- (0003), per key usage_records_key_ts (0001).
 CREATE INDEX usage_records_ts_id ON usage_records(ts, request_id);
-CREATE INDEX usage_records_user_ts ON usage_records(user_id, ts);
 DROP INDEX usage_records_ts;
 
 -- The records already kept, rolled up once (the same SQL as hub-store's rollup::rebuild_sql):

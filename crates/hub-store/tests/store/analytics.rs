@@ -46,6 +46,7 @@ fn record(c: &Call) -> UsageRecord {
         client_ip: Some("10.0.0.1".into()),
         est_input_tokens: 10,
         reserved: NanoCredits(5_000),
+        billed: false,
     };
     let ok = (200..300).contains(&c.status);
     UsageRecord::settled(

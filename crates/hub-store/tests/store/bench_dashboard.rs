@@ -62,6 +62,7 @@ fn generate(rng: &mut StdRng, n: usize, i: usize, now: i64) -> UsageRecord {
         client_ip: Some(format!("10.0.{}.{}", user, key % 250)),
         est_input_tokens: tokens_in,
         reserved: NanoCredits(5_000_000),
+        billed: false,
     };
     UsageRecord::settled(
         hold,

@@ -26,6 +26,7 @@ fn hold(id: &str) -> CallHold {
         client_ip: None,
         est_input_tokens: 42,
         reserved: NanoCredits(1000),
+        billed: true,
     }
 }
 

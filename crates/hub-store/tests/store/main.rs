@@ -4,6 +4,7 @@
 
 mod analytics;
 mod bench_dashboard;
+mod billing;
 mod files;
 mod journal;
 mod keys;
@@ -44,6 +45,7 @@ pub async fn scopes_and_rotation(store: &Store) {
         tpm: Some(10_000),
         max_concurrency: Some(2),
         expires_at: Some(4_102_444_800_000),
+        budget: Some(hub_core::budget::Budget { limit: hub_core::NanoCredits(7_500_000_000), period: hub_core::budget::BudgetPeriod::Month, since_ms: 1_000 }),
     };
     let info = store.update_key_policy(&issued.info.kid, &policy, who).await.unwrap();
     assert_eq!(info.policy, policy);

@@ -70,6 +70,7 @@ fn record(id: &str, key_id: &str, user_id: &str) -> UsageRecord {
         client_ip: Some("127.0.0.1".into()),
         est_input_tokens: 9,
         reserved: NanoCredits(500),
+        billed: false,
     };
     UsageRecord::settled(hold, CallSettlement { status: 200, tokens_in: 7, tokens_out: 12, ..CallSettlement::default() })
 }
@@ -125,4 +126,10 @@ async fn analytics_work_on_postgres() {
     pruning_removes_old_records_and_keeps_the_rollups(&store).await;
     let Some((_f, store)) = fresh_pg().await else { return };
     days_hours_and_raw_edges_add_up(&store).await;
+}
+
+#[tokio::test]
+async fn the_money_ledger_sums_on_postgres() {
+    let Some((_db, store)) = fresh_pg().await else { return };
+    crate::billing::money_ledger(&store).await;
 }
