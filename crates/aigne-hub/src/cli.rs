@@ -153,6 +153,10 @@ pub struct ServeArgs {
     /// How long generated images the hub stored are kept, in seconds.
     #[arg(long, env = "AIGNE_HUB_FILE_RETENTION_SECS", default_value_t = 24 * 3600)]
     pub file_retention_secs: u64,
+    /// How many days raw usage records (call history, CSV export) are kept; 0 keeps them
+    /// forever. The rollups behind the dashboard's totals and charts are kept always.
+    #[arg(long, env = "AIGNE_HUB_USAGE_RETENTION_DAYS", default_value_t = 0)]
+    pub usage_retention_days: u64,
     /// Proxies (CIDRs, comma-separated or repeated) whose X-Forwarded-For is believed: the
     /// right-most hop that is not one of them is the client. Without it the header is ignored.
     #[arg(long, env = "AIGNE_HUB_TRUSTED_PROXIES", value_delimiter = ',')]

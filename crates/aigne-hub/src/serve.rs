@@ -31,6 +31,8 @@ const USAGE_FLUSH: Duration = Duration::from_millis(100);
 const SETUP_LINK_TTL_MS: i64 = 3600 * 1000;
 /// How often stored files past their retention are deleted.
 const FILE_SWEEP: Duration = Duration::from_secs(60);
+/// How often usage records past their retention are deleted.
+const USAGE_PRUNE: Duration = Duration::from_secs(3600);
 
 pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
     let server_secrets = secrets::load_or_create(&data_dir.join("secrets"))?;
@@ -113,6 +115,8 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
     let watcher_task = tokio::spawn(watcher.run(CHANGE_POLL, from_seq));
     let sweep_task = tokio::spawn(file_store.run_sweeper(FILE_SWEEP, file_retention));
     let detector_task = tokio::spawn(hub_http::monitor::detector::run(state.clone(), alert_events));
+    let prune_task = (args.usage_retention_days > 0)
+        .then(|| tokio::spawn(store.clone().run_usage_pruner(USAGE_PRUNE, Duration::from_secs(args.usage_retention_days.saturating_mul(86_400)))));
 
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let writer = LedgerWriter::new(Arc::clone(&journal), store.clone());
@@ -147,6 +151,9 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
     watcher_task.abort();
     sweep_task.abort();
     detector_task.abort();
+    if let Some(t) = prune_task {
+        t.abort();
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -16,6 +16,7 @@ pub mod ids;
 pub mod images;
 pub mod json_scan;
 pub mod key;
+pub mod latency;
 pub mod model_name;
 pub mod money;
 pub mod password;

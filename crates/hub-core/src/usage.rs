@@ -115,3 +115,26 @@ impl UsageRecord {
 pub fn estimate_tokens_from_bytes(bytes: usize, messages: usize) -> u64 {
     (bytes as u64).div_ceil(4) + 3 * messages as u64 + 3
 }
+
+/// The class of a record's status for the dashboard: `2xx`, `3xx`, `4xx`, `5xx`, or `none`
+/// for a call that never got one (interrupted). The SQL twin is in `hub-store`'s rollups.
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        500.. => "5xx",
+        400..=499 => "4xx",
+        300..=399 => "3xx",
+        200..=299 => "2xx",
+        _ => "none",
+    }
+}
+
+/// The status classes a filter may name.
+pub const STATUS_CLASSES: [&str; 5] = ["2xx", "3xx", "4xx", "5xx", "none"];
+
+impl Outcome {
+    /// Counted as an error on the dashboard: the hub or the upstream answered with an error,
+    /// or the call never settled. A stream the client cut is not an error.
+    pub fn is_error(self) -> bool {
+        matches!(self, Outcome::Error | Outcome::Interrupted)
+    }
+}

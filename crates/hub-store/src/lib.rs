@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod aliases;
+pub mod analytics;
 pub mod billing;
 pub mod alerts;
 pub mod changes;
@@ -18,6 +19,7 @@ pub mod keys;
 pub mod provider_directory;
 pub mod providers;
 pub mod rate_directory;
+pub mod rollup;
 pub mod secrets;
 pub mod sessions;
 pub mod usage;

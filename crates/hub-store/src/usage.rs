@@ -148,6 +148,39 @@ fn clamp(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// A `usage_records` row (`SELECT *`).
+pub(crate) fn usage_row(r: &sqlx::any::AnyRow) -> Result<UsageRow, StoreError> {
+    Ok(UsageRow {
+        request_id: r.try_get("request_id")?,
+        ts: r.try_get("ts")?,
+        key_id: r.try_get("key_id")?,
+        kid: r.try_get("kid")?,
+        user_id: r.try_get("user_id")?,
+        project: r.try_get("project")?,
+        provider: r.try_get("provider")?,
+        credential_id: r.try_get("credential_id")?,
+        model: r.try_get("model")?,
+        endpoint: r.try_get("endpoint")?,
+        stream: r.try_get::<i64, _>("stream")? != 0,
+        client_ip: r.try_get("client_ip")?,
+        status: r.try_get("status")?,
+        outcome: r.try_get("outcome")?,
+        error_class: r.try_get("error_class")?,
+        tokens_in: r.try_get("tokens_in")?,
+        tokens_out: r.try_get("tokens_out")?,
+        tokens_cached: r.try_get("tokens_cached")?,
+        credits: r.try_get("credits")?,
+        reserved: r.try_get("reserved")?,
+        upstream_cost: r.try_get("upstream_cost")?,
+        duration_ms: r.try_get("duration_ms")?,
+        ttfb_ms: r.try_get("ttfb_ms")?,
+        upstream_ttfb_ms: r.try_get("upstream_ttfb_ms")?,
+        cut_short: r.try_get::<i64, _>("cut_short")? != 0,
+        estimated: r.try_get::<i64, _>("estimated")? != 0,
+        billed: r.try_get::<i64, _>("billed")? != 0,
+    })
+}
+
 impl Store {
     /// Inserts records not yet present and folds them into each key's counters, in one
     /// transaction. Rows go in multi-row statements (one round trip per [`ROWS_PER_STATEMENT`]
@@ -167,6 +200,18 @@ impl Store {
         if records.is_empty() {
             return Ok(0);
         }
+        match self.insert_usage_tx(records, dedupe).await? {
+            Some(n) => Ok(n),
+            // Some records were there already, and without `RETURNING` it is unknown which:
+            // the transaction was rolled back, and the batch goes again the counting way, so
+            // the key counters and the rollups only ever see records this batch inserted.
+            None => Ok(self.insert_usage_tx(records, true).await?.unwrap_or(0)),
+        }
+    }
+
+    /// One transaction: insert, then counters and rollups for what was inserted. `None` (and
+    /// nothing written) when `dedupe` is off and some record was already present.
+    async fn insert_usage_tx(&self, records: &[UsageRecord], dedupe: bool) -> Result<Option<usize>, StoreError> {
         let mut tx = self.begin_write().await?;
         let mut inserted: HashSet<&str> = HashSet::new();
         for chunk in statement_chunks(records) {
@@ -178,7 +223,9 @@ impl Store {
             } else {
                 let done = q.execute(&mut *tx).await?.rows_affected();
                 if done != chunk.len() as u64 {
-                    tracing::warn!(expected = chunk.len(), inserted = done, "usage records already present were skipped");
+                    tracing::warn!(expected = chunk.len(), inserted = done, "usage records already present; writing the batch again with duplicates skipped");
+                    tx.rollback().await?;
+                    return Ok(None);
                 }
                 inserted.extend(chunk.iter().map(|r| r.hold.request_id.as_str()));
             }
@@ -211,8 +258,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        crate::rollup::add_records(&mut tx, records.iter().filter(|r| inserted.contains(r.hold.request_id.as_str()))).await?;
         tx.commit().await?;
-        Ok(inserted.len())
+        Ok(Some(inserted.len()))
     }
 
     /// Newest records first.
@@ -226,39 +274,39 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(UsageRow {
-                    request_id: r.try_get("request_id")?,
-                    ts: r.try_get("ts")?,
-                    key_id: r.try_get("key_id")?,
-                    kid: r.try_get("kid")?,
-                    user_id: r.try_get("user_id")?,
-                    project: r.try_get("project")?,
-                    provider: r.try_get("provider")?,
-                    credential_id: r.try_get("credential_id")?,
-                    model: r.try_get("model")?,
-                    endpoint: r.try_get("endpoint")?,
-                    stream: r.try_get::<i64, _>("stream")? != 0,
-                    client_ip: r.try_get("client_ip")?,
-                    status: r.try_get("status")?,
-                    outcome: r.try_get("outcome")?,
-                    error_class: r.try_get("error_class")?,
-                    tokens_in: r.try_get("tokens_in")?,
-                    tokens_out: r.try_get("tokens_out")?,
-                    tokens_cached: r.try_get("tokens_cached")?,
-                    credits: r.try_get("credits")?,
-                    reserved: r.try_get("reserved")?,
-                    upstream_cost: r.try_get("upstream_cost")?,
-                    duration_ms: r.try_get("duration_ms")?,
-                    ttfb_ms: r.try_get("ttfb_ms")?,
-                    upstream_ttfb_ms: r.try_get("upstream_ttfb_ms")?,
-                    cut_short: r.try_get::<i64, _>("cut_short")? != 0,
-                    estimated: r.try_get::<i64, _>("estimated")? != 0,
-                    billed: r.try_get::<i64, _>("billed")? != 0,
-                })
-            })
-            .collect()
+        rows.iter().map(usage_row).collect()
+    }
+
+    /// Deletes raw records older than `before_ms`, a slice at a time so the usage writer is
+    /// never held up for long. The rollups are kept. Returns how many were deleted.
+    pub async fn prune_usage_before(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let done = sqlx::query("DELETE FROM usage_records WHERE request_id IN (SELECT request_id FROM usage_records WHERE ts < $1 LIMIT 5000)")
+                .bind(before_ms)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            total += done;
+            if done < 5000 {
+                return Ok(total);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Every `every`, deletes raw records older than `retention` (the rollups stay).
+    pub async fn run_usage_pruner(self, every: std::time::Duration, retention: std::time::Duration) {
+        let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match self.prune_usage_before(hub_core::ids::now_ms().saturating_sub(retention_ms)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "usage records past their retention deleted"),
+                Err(e) => tracing::warn!(error = %e, "pruning usage records failed"),
+            }
+        }
     }
 
     pub async fn count_usage(&self) -> Result<i64, StoreError> {

@@ -12,6 +12,7 @@ mod aigne_legacy;
 mod aigne_sdk;
 mod aliases;
 mod alerts;
+mod analytics;
 mod anthropic_messages;
 mod auth_errors;
 mod bad_input;

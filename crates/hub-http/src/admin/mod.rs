@@ -24,6 +24,7 @@ use crate::ui::session;
 
 pub mod aliases;
 pub mod users;
+pub mod analytics;
 pub mod money;
 mod alerts;
 pub(crate) use alerts::{clear_webhook, refresh_unread, set_webhook, test_webhook};
@@ -31,6 +32,7 @@ pub(crate) use alerts::{clear_webhook, refresh_unread, set_webhook, test_webhook
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(alerts::router())
+        .merge(analytics::router())
         .route("/api/admin/keys", get(list_keys).post(create_key))
         .route("/api/admin/keys/{kid}", get(get_key).patch(update_key))
         .route("/api/admin/keys/{kid}/revoke", post(revoke_key))

@@ -17,12 +17,15 @@ pub enum RouteFamily {
     Inference,
     /// The admin API.
     Admin,
+    /// The read-only usage API (`/api/analytics/…`).
+    Analytics,
 }
 
 pub fn key_type(family: RouteFamily, key_type: KeyType) -> Result<(), ApiError> {
     let allowed = match family {
         RouteFamily::Inference => key_type == KeyType::Inference,
         RouteFamily::Admin => key_type == KeyType::Admin,
+        RouteFamily::Analytics => key_type == KeyType::Analytics,
     };
     if allowed {
         Ok(())
@@ -36,10 +39,7 @@ pub fn key_type(family: RouteFamily, key_type: KeyType) -> Result<(), ApiError> 
 /// the call's hold is journaled, so a refused call never reaches an upstream.
 /// (Calls with a resolved plan check the model with [`models`] instead.)
 pub fn scopes(policy: &KeyPolicy, endpoint: Endpoint, client: Option<IpAddr>, model: Option<(&str, Option<&Target>)>) -> Result<(), ApiError> {
-    if !policy.address_allowed(client) {
-        let who = client.map_or_else(|| "unknown".to_owned(), |ip| ip.to_canonical().to_string());
-        return Err(ApiError::ScopeDenied { scope: Scope::Address, message: format!("address {who} is not allowed for this key") });
-    }
+    address(policy, client)?;
     if !policy.endpoint_allowed(endpoint) {
         return Err(ApiError::ScopeDenied {
             scope: Scope::Endpoint,
@@ -71,6 +71,15 @@ pub fn models(policy: &KeyPolicy, sent: &str, candidates: &mut Vec<Candidate<'_>
             scope: Scope::Model,
             message: format!("model \"{sent}\" is not allowed for this key (allowed: {})", policy.models_text()),
         });
+    }
+    Ok(())
+}
+
+/// The key's address allow-list (also for keys that never call a model).
+pub fn address(policy: &KeyPolicy, client: Option<IpAddr>) -> Result<(), ApiError> {
+    if !policy.address_allowed(client) {
+        let who = client.map_or_else(|| "unknown".to_owned(), |ip| ip.to_canonical().to_string());
+        return Err(ApiError::ScopeDenied { scope: Scope::Address, message: format!("address {who} is not allowed for this key") });
     }
     Ok(())
 }

@@ -5,6 +5,8 @@ use axum::response::IntoResponse;
 
 const CSS: &str = include_str!("../../assets/app.css");
 const JS: &str = include_str!("../../assets/app.js");
+const CHARTS_JS: &str = include_str!("../../assets/charts.js");
+const DASHBOARD_CSS: &str = include_str!("../../assets/dashboard.css");
 
 pub async fn css() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")), (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"))], CSS)
@@ -12,4 +14,12 @@ pub async fn css() -> impl IntoResponse {
 
 pub async fn js() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8")), (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"))], JS)
+}
+
+pub async fn charts_js() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8")), (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"))], CHARTS_JS)
+}
+
+pub async fn dashboard_css() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")), (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"))], DASHBOARD_CSS)
 }

@@ -8,6 +8,7 @@
 mod aliases;
 mod alerts;
 mod assets;
+mod dashboard;
 mod money_pages;
 mod pages;
 mod users;
@@ -42,6 +43,11 @@ pub fn router() -> Router<AppState> {
         .route("/alerts", get(alerts::alerts_page))
         .route("/alerts/read", post(alerts::alerts_read))
         .route("/alerts/webhook", post(alerts::alerts_webhook))
+        .route("/dashboard", get(dashboard::dashboard_page))
+        .route("/calls", get(dashboard::calls_page))
+        .route("/calls/{request_id}", get(dashboard::call_page))
+        .route("/assets/charts.js", get(assets::charts_js))
+        .route("/assets/dashboard.css", get(assets::dashboard_css))
         .route("/assets/app.css", get(assets::css))
         .route("/assets/app.js", get(assets::js))
 }

@@ -475,6 +475,7 @@ struct KeyPageExtra {
 
 async fn key_render(state: &AppState, s: &Session, k: hub_store::keys::KeyInfo, extra: KeyPageExtra, status: StatusCode) -> PageResult {
     let audit = state.store.key_audit(&k.id, 100).await.map_err(storage_failure)?;
+    let usage = super::dashboard::key_usage(state, &k).await?;
     let p = &k.policy;
     let num = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
     let page = KeyPage {
@@ -501,6 +502,7 @@ async fn key_render(state: &AppState, s: &Session, k: hub_store::keys::KeyInfo, 
         new_key: extra.new_key,
         error: extra.error,
         notice: extra.notice,
+        usage,
     };
     let res = render(&page, status);
     // The page may carry a new secret: never cached.

@@ -172,4 +172,5 @@ pub struct KeyPage {
     pub grace_until: Option<String>,
     pub error: Option<String>,
     pub notice: Option<String>,
+    pub usage: super::dashboard::KeyUsage,
 }

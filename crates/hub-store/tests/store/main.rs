@@ -2,6 +2,8 @@
 //! repositories against a real PostgreSQL server (`postgres.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod analytics;
+mod bench_dashboard;
 mod billing;
 mod alerts;
 mod files;

@@ -109,6 +109,25 @@ async fn keys_providers_and_the_ledger_work_on_postgres() {
     crate::scopes_and_rotation(&store).await;
 }
 
+/// The rollups and the dashboard's queries on PostgreSQL: the same checks as on SQLite, each
+/// on a fresh database.
+#[tokio::test]
+async fn analytics_work_on_postgres() {
+    use crate::analytics::*;
+    let Some((_a, store)) = fresh_pg().await else { return };
+    totals_match_the_raw_records_for_whole_and_partial_hours(&store).await;
+    let Some((_b, store)) = fresh_pg().await else { return };
+    a_replayed_journal_is_not_counted_twice(&store).await;
+    let Some((_c, store)) = fresh_pg().await else { return };
+    series_breakdowns_and_member_scoping(&store).await;
+    let Some((_d, store)) = fresh_pg().await else { return };
+    call_history_pages_cover_every_call_once_and_csv_is_safe(&store).await;
+    let Some((_e, store)) = fresh_pg().await else { return };
+    pruning_removes_old_records_and_keeps_the_rollups(&store).await;
+    let Some((_f, store)) = fresh_pg().await else { return };
+    days_hours_and_raw_edges_add_up(&store).await;
+}
+
 #[tokio::test]
 async fn the_money_ledger_sums_on_postgres() {
     let Some((_db, store)) = fresh_pg().await else { return };
