@@ -93,6 +93,7 @@ pub mod server;
 mod state;
 pub mod stats;
 pub mod tokens;
+pub mod video;
 
 pub use config::SimConfig;
 pub use faults::Fault;
@@ -102,3 +103,4 @@ pub use openai::images::sim_png;
 pub use server::Sim;
 pub use stats::Stats;
 pub use tokens::reply_text;
+pub use video::sim_mp4;
