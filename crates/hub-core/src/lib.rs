@@ -23,6 +23,7 @@ pub mod scopes;
 pub mod secret;
 pub mod usage;
 pub mod validate;
+pub mod video;
 pub mod wire;
 
 pub use key::{ApiKey, KeyHash, KeyParseError, KeyType, Pepper};

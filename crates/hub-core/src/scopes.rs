@@ -33,10 +33,12 @@ pub enum Endpoint {
     Embeddings,
     Images,
     Models,
+    /// Video generation (`/api/v2/video`, `/v1/videos`).
+    Video,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 4] = [Endpoint::Chat, Endpoint::Embeddings, Endpoint::Images, Endpoint::Models];
+    pub const ALL: [Endpoint; 5] = [Endpoint::Chat, Endpoint::Embeddings, Endpoint::Images, Endpoint::Models, Endpoint::Video];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -44,6 +46,7 @@ impl Endpoint {
             Endpoint::Embeddings => "embeddings",
             Endpoint::Images => "images",
             Endpoint::Models => "models",
+            Endpoint::Video => "video",
         }
     }
 
