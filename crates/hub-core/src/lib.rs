@@ -15,6 +15,7 @@ pub mod images;
 pub mod json_scan;
 pub mod key;
 pub mod model_name;
+pub mod multipart;
 pub mod money;
 pub mod password;
 pub mod provider;

@@ -280,6 +280,59 @@ pub fn parse_veo_operation(bytes: &[u8]) -> Result<JobState, WireError> {
     })
 }
 
+/// `POST /v1/videos` as OpenAI clients send it (JSON, or the text fields of the form).
+#[derive(Debug, Clone, Deserialize)]
+pub struct OpenAiVideoCreate {
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub prompt: String,
+    /// `"4"` in OpenAI's API; a number is taken too.
+    #[serde(default)]
+    pub seconds: Option<Value>,
+    #[serde(default)]
+    pub size: Option<String>,
+}
+
+/// The canonical request (`sora-2` when no model is named, as OpenAI's default).
+pub fn from_openai(body: OpenAiVideoCreate, image: Option<InputImage>) -> Result<VideoRequest, InvalidRequest> {
+    let seconds = match body.seconds.filter(|v| !v.is_null()) {
+        None => None,
+        Some(v) => Some(
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| invalid("seconds", format!("'seconds' must be a whole number of seconds, got {v}")))?,
+        ),
+    };
+    let model = body.model.filter(|m| !m.trim().is_empty()).unwrap_or_else(|| "sora-2".to_owned());
+    Ok(VideoRequest { model, prompt: body.prompt, seconds, size: body.size, image })
+}
+
+/// The hub's own job object on `/v1/videos`, in OpenAI's shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VideoJob {
+    pub id: String,
+    pub object: &'static str,
+    pub created_at: i64,
+    /// `queued`, `in_progress`, `completed` or `failed`.
+    pub status: &'static str,
+    pub completed_at: Option<i64>,
+    pub error: Option<JobError>,
+    pub expires_at: Option<i64>,
+    pub model: String,
+    pub progress: u8,
+    pub remixed_from_video_id: Option<String>,
+    pub seconds: String,
+    pub size: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobError {
+    pub code: String,
+    pub message: String,
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -324,6 +377,17 @@ mod tests {
         assert_eq!(veo_body(&req(None, Some("4:3"))).unwrap_err().param, "size");
         assert_eq!(Family::for_protocol(Protocol::GeminiGenerateContent), Some(Family::Veo));
         assert_eq!(Family::for_protocol(Protocol::AnthropicMessages), None);
+    }
+
+    #[test]
+    fn openai_clients_requests_become_canonical() {
+        let body: OpenAiVideoCreate = serde_json::from_value(json!({"prompt": "a cat", "seconds": "8", "size": "1280x720"})).unwrap();
+        let req = from_openai(body, None).unwrap();
+        assert_eq!(req, VideoRequest { model: "sora-2".into(), prompt: "a cat".into(), seconds: Some(8), size: Some("1280x720".into()), image: None });
+        let body: OpenAiVideoCreate = serde_json::from_value(json!({"model": "google/veo-3.0-generate-001", "prompt": "a cat", "seconds": 4})).unwrap();
+        assert_eq!(from_openai(body, None).unwrap().seconds, Some(4));
+        let body: OpenAiVideoCreate = serde_json::from_value(json!({"prompt": "a cat", "seconds": "many"})).unwrap();
+        assert_eq!(from_openai(body, None).unwrap_err().param, "seconds");
     }
 
     #[test]

@@ -15,6 +15,7 @@
 pub mod chat;
 pub mod listing;
 pub mod media;
+pub mod video;
 
 #[cfg(test)]
 mod tests;
