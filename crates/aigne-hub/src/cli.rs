@@ -63,6 +63,13 @@ pub struct ServeArgs {
     /// How long generated images the hub stored are kept, in seconds.
     #[arg(long, env = "AIGNE_HUB_FILE_RETENTION_SECS", default_value_t = 24 * 3600)]
     pub file_retention_secs: u64,
+    /// Longest wait between two status reads of a video job at the provider, in seconds (the
+    /// first read comes after half a second, each next one after twice the last wait).
+    #[arg(long, env = "AIGNE_HUB_VIDEO_POLL_MAX_SECS", default_value_t = 10)]
+    pub video_poll_max_secs: u64,
+    /// How long a video generation may take in all before it fails, in seconds.
+    #[arg(long, env = "AIGNE_HUB_VIDEO_DEADLINE_SECS", default_value_t = 600)]
+    pub video_deadline_secs: u64,
     /// Proxies (CIDRs, comma-separated or repeated) whose X-Forwarded-For is believed: the
     /// right-most hop that is not one of them is the client. Without it the header is ignored.
     #[arg(long, env = "AIGNE_HUB_TRUSTED_PROXIES", value_delimiter = ',')]

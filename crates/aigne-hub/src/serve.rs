@@ -48,6 +48,8 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
     config.secure_cookies = args.secure_cookies;
     config.file_url_ttl_secs = args.file_url_ttl_secs;
     config.file_retention_secs = args.file_retention_secs;
+    config.video_polling.max_interval = Duration::from_secs(args.video_poll_max_secs.max(1));
+    config.video_polling.deadline = Duration::from_secs(args.video_deadline_secs.max(1));
     config.trusted_proxies = hub_core::scopes::parse_nets(&args.trusted_proxies).map_err(|e| format!("--trusted-proxies: {e}"))?;
     let file_store = hub_store::files::FileStore::open(data_dir)?;
     let files = hub_http::files::SignedFiles::new(file_store.clone(), &server_secrets.pepper.0);
@@ -71,6 +73,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
         files,
         limiters: hub_http::inference::limits::KeyLimiters::default(),
         idempotency: Default::default(),
+        video_jobs: Default::default(),
         ready: AtomicBool::new(true),
     });
 

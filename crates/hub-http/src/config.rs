@@ -22,6 +22,8 @@ pub struct HttpConfig {
     /// Proxies whose `X-Forwarded-For` is believed (the right-most hop not in this list is
     /// the client); empty: the peer address is the client.
     pub trusted_proxies: Vec<hub_core::scopes::IpNet>,
+    /// How video jobs are polled at the provider, and for how long in all.
+    pub video_polling: hub_providers::VideoPolling,
 }
 
 impl HttpConfig {
@@ -36,6 +38,7 @@ impl HttpConfig {
             file_url_ttl_secs: 3600,
             file_retention_secs: 24 * 3600,
             trusted_proxies: Vec::new(),
+            video_polling: hub_providers::VideoPolling::default(),
         }
     }
 }

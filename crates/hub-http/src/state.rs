@@ -37,6 +37,8 @@ pub struct Inner {
     pub limiters: crate::inference::limits::KeyLimiters,
     /// Calls under an `Idempotency-Key` (and identical AIGNE retries), live and kept.
     pub idempotency: Arc<crate::inference::idempotency::IdempotencyTable>,
+    /// Video jobs started on `/v1/videos` (this process only).
+    pub video_jobs: crate::inference::video_jobs::VideoJobs,
     /// False once shutdown begins: `/readyz` fails first, new calls are refused.
     pub ready: AtomicBool,
 }

@@ -28,3 +28,4 @@ mod shutdown;
 mod streaming;
 mod upstream_errors;
 mod usage_records;
+mod video;

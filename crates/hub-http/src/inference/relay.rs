@@ -159,6 +159,11 @@ pub async fn images(state: &AppState, plan: &Plan<'_>, req: &hub_core::images::I
     attempts(state, plan, |c| c.adapter.images(&c.target, req)).await
 }
 
+pub async fn video(state: &AppState, plan: &Plan<'_>, req: &hub_core::video::VideoRequest) -> Result<Relayed<hub_core::video::VideoResult>, Failed> {
+    let polling = state.config.video_polling;
+    attempts(state, plan, |c| async move { c.adapter.video(&c.target, req, &polling).await }).await
+}
+
 /// Opens a stream and waits for its first chunk; a failure before it is still retryable.
 pub async fn stream(state: &AppState, plan: &Plan<'_>, req: &ChatRequest) -> Result<Relayed<OpenStream>, Failed> {
     attempts(state, plan, |c| async move {
