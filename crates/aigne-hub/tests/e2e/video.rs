@@ -111,6 +111,21 @@ async fn veo_videos_come_through_the_same_route() {
     assert_eq!(u64_field(&record, "video_seconds"), 4, "{record}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn video_models_are_listed_for_both_sdks() {
+    let (_sim, hub, key) = video_env().await;
+    let (_, listed) = expect_completion(hub.client().get(format!("{}/api/ai/models?type=video", hub.base_url().trim_end_matches('/'))).send().await.unwrap()).await;
+    let mut keys: Vec<&str> = listed.as_array().unwrap().iter().filter_map(|m| m["key"].as_str()).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["google/veo-3.0-fast-generate-001", "google/veo-3.0-generate-001", "openai/sora-2", "openai/sora-2-pro"], "{listed}");
+    assert!(listed.as_array().unwrap().iter().all(|m| m["type"] == "video"), "{listed}");
+    let (_, models) = expect_completion(job(&hub, "/v1/models", &key).await).await;
+    let ids: Vec<&str> = models["data"].as_array().unwrap().iter().filter_map(|m| m["id"].as_str()).collect();
+    for id in ["openai/sora-2", "openai/sora-2-pro", "google/veo-3.0-generate-001", "google/veo-3.0-fast-generate-001"] {
+        assert!(ids.contains(&id), "{id} not in {ids:?}");
+    }
+}
+
 async fn job(hub: &TestHub, path: &str, key: &str) -> reqwest::Response {
     hub.client().get(format!("{}{path}", hub.base_url().trim_end_matches('/'))).bearer_auth(key).send().await.unwrap()
 }
