@@ -188,7 +188,7 @@ pub struct ScopeArgs {
     /// Expiry time, RFC 3339 (e.g. 2026-12-31T23:59:59Z).
     #[arg(long)]
     pub expires: Option<String>,
-    /// Allowed endpoints, comma-separated: chat, embeddings, images, models.
+    /// Allowed endpoints, comma-separated: chat, embeddings, images, video, models.
     #[arg(long)]
     pub endpoints: Option<String>,
     /// Allowed client addresses (IPv4/IPv6 addresses or CIDRs); repeat for several.

@@ -202,7 +202,7 @@ pub fn parse_endpoints<S: AsRef<str>>(items: &[S]) -> Result<Vec<Endpoint>, Scop
     for item in items {
         for p in item.as_ref().split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let e = Endpoint::parse(p).ok_or_else(|| {
-                bad("endpoints", format!("unknown endpoint {p:?}; choose from chat, embeddings, images, models"))
+                bad("endpoints", format!("unknown endpoint {p:?}; choose from chat, embeddings, images, video, models"))
             })?;
             if !out.contains(&e) {
                 out.push(e);

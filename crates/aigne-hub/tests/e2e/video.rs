@@ -81,6 +81,11 @@ async fn bad_requests_are_refused_before_the_provider_and_failed_jobs_are_errors
     assert_eq!(str_field(&record, "outcome"), "error", "{record}");
     let missing_model = aigne(json!({"prompt": "a cat"}));
     expect_error(post_json(&hub, AIGNE_VIDEO, Some(&key), &missing_model).await, 400, "no model").await;
+    // A key limited to chat may not make videos; keys without an endpoint list may.
+    let chat_only = create_key_with(&hub, "chat-only", &["--endpoints", "chat"]).await.key;
+    let fine = aigne(json!({"prompt": "a cat", "modelOptions": {"model": "openai/sora-2"}}));
+    let e = expect_error(post_json(&hub, AIGNE_VIDEO, Some(&chat_only), &fine).await, 403, "endpoint scope").await;
+    assert!(e.message.contains("video"), "{}", e.message);
     assert_eq!(sim.stats().video_requests, 0, "nothing reached the provider");
 
     // The provider accepts the job and it fails while rendering.
