@@ -6,7 +6,8 @@
 //! (any other key is told it does not exist).
 //!
 //! Job state lives in this process's memory: a job still running when the hub stops is lost
-//! (its hold is replayed as an `interrupted` record on the next start), while a finished job's
+//! (its guard records it as cut short when the task is dropped; after a kill its hold replays
+//! as `interrupted`), while a finished job's
 //! file is in the file store until the retention sweep. Finished jobs are forgotten after the
 //! file retention.
 
