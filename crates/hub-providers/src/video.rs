@@ -92,7 +92,7 @@ pub(crate) async fn call_json(client: &HttpClient, target: &Target, builder: req
 
 /// Downloads the finished file: its bytes and type (`video/mp4` when the upstream does not say).
 pub(crate) async fn download(client: &HttpClient, target: &Target, url: &str, auth: Auth, parse_failure: ParseFailure) -> Result<(Vec<u8>, String), ProviderError> {
-    let (bytes, mime) = call(client, target, client.inner.get(url), auth, parse_failure, MAX_VIDEO_BYTES).await?;
+    let (bytes, mime) = call(client, target, client.inner.get(url), auth, parse_failure, MAX_VIDEO_BYTES).await.map_err(after_submission)?;
     if bytes.is_empty() {
         return Err(ProviderError::Protocol("the video file is empty".to_owned()));
     }
@@ -122,8 +122,20 @@ where
             Ok(JobState::Succeeded { uri }) => return Ok(uri),
             Ok(JobState::Failed { code, message }) => return Err(job_failed(code, message)),
             Err(e) if e.is_retryable() && failures + 1 < MAX_POLL_FAILURES => failures += 1,
-            Err(e) => return Err(e),
+            Err(e) => return Err(after_submission(e)),
         }
+    }
+}
+
+/// A failure once the provider holds the job: submitting it again would start (and bill) a
+/// second job, so a failure that would otherwise be retried elsewhere (the network, a 5xx, a
+/// 429 on a status read or the download) is reported as the job being unreadable, which is not.
+/// The overall deadline keeps its class (`504`); the relay does not retry it either.
+pub(crate) fn after_submission(e: ProviderError) -> ProviderError {
+    match e {
+        ProviderError::Timeout(TimeoutKind::Total) => e,
+        e if e.is_retryable() => ProviderError::Protocol(format!("the video job's status or file could not be read: {e}")),
+        other => other,
     }
 }
 
@@ -204,5 +216,7 @@ mod tests {
         })
         .await;
         assert!(matches!(blips, Ok(None)));
+        let lost = wait_for(&polling, Instant::now(), || async { Err(ProviderError::Connect("reset".to_owned())) }).await;
+        assert!(matches!(lost, Err(ref e) if !e.is_retryable()), "{lost:?}");
     }
 }

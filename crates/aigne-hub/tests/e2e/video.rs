@@ -131,6 +131,25 @@ async fn video_models_are_listed_for_both_sdks() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generation_past_the_deadline_is_a_gateway_timeout() {
+    let sim = Sim::start(SimConfig { api_key: Some(PROVIDER_KEY.to_owned()), video_render: Duration::from_secs(60), ..SimConfig::default() }).await.expect("start the simulator");
+    let hub = TestHub::launch(HUB_BIN, options().openai(&sim.base_url()).serve_arg("--video-deadline-secs").serve_arg("1"))
+        .await
+        .unwrap_or_else(|e| panic!("start the hub: {e}"));
+    let key = hub.create_key("e2e").await.unwrap().key;
+    let body = aigne(json!({"prompt": "a very long film", "modelOptions": {"model": "openai/sora-2"}}));
+    let resp = post_json(&hub, AIGNE_VIDEO, Some(&key), &body).await;
+    let rid = request_id(resp.headers());
+    expect_error(resp, 504, "deadline").await;
+    let upstream = sim.stats();
+    assert!(upstream.video_polls >= 1, "the job was polled before the deadline");
+    assert_eq!(upstream.video_requests, 1, "a job past its deadline is not submitted again");
+    let record = hub.wait_for_record(&rid, limits::USAGE_VISIBLE).await.unwrap();
+    assert_eq!(str_field(&record, "error_class"), "upstream_timeout", "{record}");
+    assert_eq!(u64_field(&record, "video_seconds"), 0, "{record}");
+}
+
 async fn job(hub: &TestHub, path: &str, key: &str) -> reqwest::Response {
     hub.client().get(format!("{}{path}", hub.base_url().trim_end_matches('/'))).bearer_auth(key).send().await.unwrap()
 }
