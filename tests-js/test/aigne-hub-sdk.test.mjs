@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 
-import { AIGNEHubChatModel, AIGNEHubImageModel } from "@aigne/aigne-hub";
+import { AIGNEHubChatModel, AIGNEHubImageModel, AIGNEHubVideoModel } from "@aigne/aigne-hub";
 
 import { COMPLETION_TOKENS, Hub, PROMPT_TOKENS, PROVIDER_KEY, REPLY, simStats, startSim } from "./hub.mjs";
 
@@ -211,5 +211,34 @@ describe("AIGNEHubImageModel", () => {
     const m = new AIGNEHubImageModel({ baseURL: hub.url, apiKey: hub.key, model: "aignehub/openai/gpt-image-1" });
     const models = await m.models();
     assert.ok(models.some((x) => x.model === "gpt-image-1" && x.type === "image"), JSON.stringify(models));
+  });
+});
+
+describe("AIGNEHubVideoModel", () => {
+  test("generates a video (Sora through the hub) whose URL downloads", async () => {
+    // `aignehub/` picks the hub's own video model; the hub receives `openai/sora-2`.
+    const m = new AIGNEHubVideoModel({ baseURL: hub.url, apiKey: hub.key, model: "aignehub/openai/sora-2" });
+    const before = (await simStats(sim.url)).video_requests;
+    const out = await m.invoke({ prompt: "a cat on a skateboard", seconds: "8", outputFileType: "url" });
+    assert.equal(out.videos.length, 1);
+    assert.equal(out.videos[0].type, "url");
+    assert.ok(out.videos[0].url.startsWith(`${hub.url}/files/`), out.videos[0].url);
+    assert.equal(out.model, "sora-2");
+    assert.equal(out.seconds, 8);
+    const got = await fetch(out.videos[0].url);
+    assert.equal(got.status, 200);
+    assert.equal(got.headers.get("content-type"), "video/mp4");
+    const bytes = new Uint8Array(await got.arrayBuffer());
+    assert.equal(new TextDecoder().decode(bytes.subarray(4, 8)), "ftyp");
+    assert.equal((await simStats(sim.url)).video_requests, before + 1);
+    const [record] = await hub.waitForUsage(1, (r) => r.endpoint === "video");
+    assert.equal(record.video_seconds, 8);
+    assert.equal(record.model, "sora-2");
+  });
+
+  test("models() lists video models", async () => {
+    const m = new AIGNEHubVideoModel({ baseURL: hub.url, apiKey: hub.key, model: "aignehub/openai/sora-2" });
+    const models = await m.models();
+    assert.ok(models.some((x) => x.model === "sora-2" && x.type === "video"), JSON.stringify(models));
   });
 });

@@ -1,5 +1,5 @@
 // The published OpenAI SDK for JavaScript (`openai`, pinned in package.json) against AIGNE Hub's
-// OpenAI-compatible API: chat, streaming with usage, tools, embeddings, models and typed errors.
+// OpenAI-compatible API: chat, streaming with usage, tools, embeddings, models, typed errors and video jobs.
 
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -117,6 +117,25 @@ for (const prefix of ["/v1", "/api/v1"]) {
       await assert.rejects(bad.chat.completions.create({ model: MODEL, messages: MESSAGES }), OpenAI.AuthenticationError);
       await assert.rejects(client().chat.completions.create({ model: "nowhere/model-x", messages: MESSAGES }), OpenAI.NotFoundError);
       await assert.rejects(client().chat.completions.create({ model: MODEL, messages: MESSAGES, n: 0 }), OpenAI.BadRequestError);
+    });
+
+    test("videos: create a job, poll it, download the MP4", async () => {
+      const job = await client().videos.create({ model: "openai/sora-2", prompt: "a cat on a skateboard", seconds: "4" });
+      assert.equal(job.object, "video");
+      assert.ok(job.id.startsWith("video_"), job.id);
+      let video = job;
+      const deadline = Date.now() + 10_000;
+      while (video.status === "queued" || video.status === "in_progress") {
+        assert.ok(Date.now() < deadline, "the job ends");
+        await new Promise((r) => setTimeout(r, 100));
+        video = await client().videos.retrieve(job.id);
+      }
+      assert.equal(video.status, "completed", JSON.stringify(video));
+      const content = await client().videos.downloadContent(job.id);
+      const bytes = new Uint8Array(await content.arrayBuffer());
+      assert.equal(new TextDecoder().decode(bytes.subarray(4, 8)), "ftyp");
+      const other = new OpenAI({ baseURL: `${hub.url}${prefix}`, apiKey: await hub.createKey(`other${prefix.replaceAll("/", "-")}`), maxRetries: 0 });
+      await assert.rejects(other.videos.retrieve(job.id), OpenAI.NotFoundError);
     });
   });
 }

@@ -157,6 +157,13 @@ pub struct ServeArgs {
     /// forever. The rollups behind the dashboard's totals and charts are kept always.
     #[arg(long, env = "AIGNE_HUB_USAGE_RETENTION_DAYS", default_value_t = 0)]
     pub usage_retention_days: u64,
+    /// Longest wait between two status reads of a video job at the provider, in seconds (the
+    /// first read comes after half a second, each next one after twice the last wait).
+    #[arg(long, env = "AIGNE_HUB_VIDEO_POLL_MAX_SECS", default_value_t = 10)]
+    pub video_poll_max_secs: u64,
+    /// How long a video generation may take in all before it fails, in seconds.
+    #[arg(long, env = "AIGNE_HUB_VIDEO_DEADLINE_SECS", default_value_t = 600)]
+    pub video_deadline_secs: u64,
     /// Proxies (CIDRs, comma-separated or repeated) whose X-Forwarded-For is believed: the
     /// right-most hop that is not one of them is the client. Without it the header is ignored.
     #[arg(long, env = "AIGNE_HUB_TRUSTED_PROXIES", value_delimiter = ',')]
@@ -323,7 +330,7 @@ pub struct ScopeArgs {
     /// Expiry time, RFC 3339 (e.g. 2026-12-31T23:59:59Z).
     #[arg(long)]
     pub expires: Option<String>,
-    /// Allowed endpoints, comma-separated: chat, embeddings, images, models.
+    /// Allowed endpoints, comma-separated: chat, embeddings, images, video, models.
     #[arg(long)]
     pub endpoints: Option<String>,
     /// Allowed client addresses (IPv4/IPv6 addresses or CIDRs); repeat for several.

@@ -60,6 +60,8 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
     config.secure_cookies = args.secure_cookies;
     config.file_url_ttl_secs = args.file_url_ttl_secs;
     config.file_retention_secs = args.file_retention_secs;
+    config.video_polling.max_interval = Duration::from_secs(args.video_poll_max_secs.max(1));
+    config.video_polling.deadline = Duration::from_secs(args.video_deadline_secs.max(1));
     config.trusted_proxies = hub_core::scopes::parse_nets(&args.trusted_proxies).map_err(|e| format!("--trusted-proxies: {e}"))?;
     config.metrics_enabled = args.metrics;
     config.metrics_token = args.metrics_token.clone().filter(|t| !t.is_empty()).map(hub_core::Secret::new);
@@ -97,6 +99,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
         limiters: hub_http::inference::limits::KeyLimiters::default(),
         idempotency: Default::default(),
         monitor,
+        video_jobs: Default::default(),
         ready: AtomicBool::new(true),
     });
 

@@ -1,4 +1,4 @@
-//! The built-in model catalog: well-known chat, embedding and image model ids of each provider kind,
+//! The built-in model catalog: well-known chat, embedding, image and video model ids of each provider kind,
 //! which `GET /v1/models` lists for the providers configured on a hub.
 //!
 //! The catalog is deliberately modest: it names the current, widely used models so that
@@ -17,6 +17,7 @@ pub enum ModelKind {
     Chat,
     Embeddings,
     Image,
+    Video,
 }
 
 /// One model of the catalog.
@@ -42,6 +43,10 @@ const fn image(provider: ProviderKind, id: &'static str, created: i64) -> Catalo
     CatalogModel { provider, id, kind: ModelKind::Image, created }
 }
 
+const fn video(provider: ProviderKind, id: &'static str, created: i64) -> CatalogModel {
+    CatalogModel { provider, id, kind: ModelKind::Video, created }
+}
+
 /// Every catalog entry, grouped by provider.
 pub const MODELS: &[CatalogModel] = &[
     // OpenAI
@@ -56,6 +61,8 @@ pub const MODELS: &[CatalogModel] = &[
     embed(OpenAi, "text-embedding-3-large", 1_705_953_180),
     image(OpenAi, "gpt-image-1", 1_745_366_400),
     image(OpenAi, "dall-e-3", 1_698_785_189),
+    video(OpenAi, "sora-2", 1_759_276_800),
+    video(OpenAi, "sora-2-pro", 1_759_276_800),
     // Anthropic
     chat(Anthropic, "claude-sonnet-4-5", 1_759_104_000),
     chat(Anthropic, "claude-opus-4-1", 1_754_352_000),
@@ -65,6 +72,8 @@ pub const MODELS: &[CatalogModel] = &[
     chat(Google, "gemini-2.5-flash", 1_750_118_400),
     embed(Google, "text-embedding-004", 1_712_620_800),
     embed(Google, "gemini-embedding-001", 1_752_710_400),
+    video(Google, "veo-3.0-generate-001", 1_757_462_400),
+    video(Google, "veo-3.0-fast-generate-001", 1_757_462_400),
     // Amazon Bedrock
     chat(Bedrock, "anthropic.claude-3-5-sonnet-20240620-v1:0", 1_718_841_600),
     chat(Bedrock, "amazon.nova-pro-v1:0", 1_733_184_000),

@@ -18,6 +18,7 @@ pub mod json_scan;
 pub mod key;
 pub mod latency;
 pub mod model_name;
+pub mod multipart;
 pub mod money;
 pub mod password;
 pub mod pricing;
@@ -27,6 +28,7 @@ pub mod scopes;
 pub mod secret;
 pub mod usage;
 pub mod validate;
+pub mod video;
 pub mod wire;
 
 pub use key::{ApiKey, KeyHash, KeyParseError, KeyType, Pepper};

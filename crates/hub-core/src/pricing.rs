@@ -90,6 +90,8 @@ pub struct CallBounds {
     /// Choices asked for (`n`); at least 1.
     pub choices: u64,
     pub images: u64,
+    /// Seconds of video asked for.
+    pub video_seconds: u64,
 }
 
 /// What a call used, as settled.
@@ -101,23 +103,29 @@ pub struct Metered {
     /// The part of `input_tokens` served from the prompt cache.
     pub cached_tokens: u64,
     pub images: u64,
+    pub video_seconds: u64,
 }
 
-/// The reservation: `(input × rate + output × rate) × choices + images × per-image`, saturating.
+/// The reservation: `(input × rate + output × rate) × choices + images × per-image + seconds
+/// of video × per-second`, saturating.
 pub fn reservation(rate: &ModelRate, b: CallBounds) -> NanoCredits {
     let per_choice = rate.input.times(b.input_tokens).saturating_add(rate.output.times(b.output_tokens));
-    per_choice.times(b.choices.max(1)).saturating_add(rate.per_image.times(b.images))
+    per_choice
+        .times(b.choices.max(1))
+        .saturating_add(rate.per_image.times(b.images))
+        .saturating_add(rate.per_video_second.times(b.video_seconds))
 }
 
 /// What the hub charges for `m`: cached input at the cached rate, the rest at the input rate.
 pub fn charge(rate: &ModelRate, m: Metered) -> NanoCredits {
-    priced(m, rate.input, rate.cached_input, rate.output, rate.per_image)
+    priced(m, rate.input, rate.cached_input, rate.output, rate.per_image).saturating_add(rate.per_video_second.times(m.video_seconds))
 }
 
-/// What the upstream charges the hub for `m`.
+/// What the upstream charges the hub for `m`. Video has no separate unit cost: a second is
+/// costed at the rate it is sold at (the list price unless an admin overrides it).
 pub fn upstream_cost(rate: &ModelRate, m: Metered) -> NanoCredits {
     let u = &rate.unit_cost;
-    priced(m, u.input, u.cached_input, u.output, u.per_image)
+    priced(m, u.input, u.cached_input, u.output, u.per_image).saturating_add(rate.per_video_second.times(m.video_seconds))
 }
 
 fn priced(m: Metered, input: NanoCredits, cached: NanoCredits, output: NanoCredits, per_image: NanoCredits) -> NanoCredits {
@@ -152,6 +160,13 @@ const fn image(provider: ProviderKind, model: &'static str, prompt_input: i64, p
     ListPrice { provider, model, rate: ModelRate::at_list_price(prompt_input, 0, prompt_input, per_image), max_output_tokens: None }
 }
 
+/// A video model billed per second of video.
+const fn video(provider: ProviderKind, model: &'static str, per_second: i64) -> ListPrice {
+    let mut rate = ModelRate::at_list_price(0, 0, 0, 0);
+    rate.per_video_second = NanoCredits(per_second);
+    ListPrice { provider, model, rate, max_output_tokens: None }
+}
+
 /// Public list prices (USD, 1 credit = $1) of every catalog model, plus models clients still
 /// name (the seed's `gpt-3.5-turbo`). Per-token columns: input, cached input, output, in
 /// nano-credits per token (= dollars per million tokens × 1000); images in nano-credits each.
@@ -172,6 +187,9 @@ pub const LIST_PRICES: &[ListPrice] = &[
     image(OpenAi, "gpt-image-1", 5_000, 42_000_000),
     // dall-e-3: a standard 1024×1024 image $0.04.
     image(OpenAi, "dall-e-3", 0, 40_000_000),
+    // Sora: $0.10 per second (sora-2, 720p), $0.30 (sora-2-pro, 720p).
+    video(OpenAi, "sora-2", 100_000_000),
+    video(OpenAi, "sora-2-pro", 300_000_000),
     // Anthropic (cached = cache reads)
     chat(Anthropic, "claude-sonnet-4-5", 3_000, 300, 15_000, 64_000),
     chat(Anthropic, "claude-opus-4-1", 15_000, 1_500, 75_000, 32_000),
@@ -181,6 +199,9 @@ pub const LIST_PRICES: &[ListPrice] = &[
     chat(Google, "gemini-2.5-flash", 300, 75, 2_500, 65_536),
     embed(Google, "text-embedding-004", 150),
     embed(Google, "gemini-embedding-001", 150),
+    // Veo 3 with audio: $0.40 per second; Veo 3 Fast $0.15.
+    video(Google, "veo-3.0-generate-001", 400_000_000),
+    video(Google, "veo-3.0-fast-generate-001", 150_000_000),
     // Amazon Bedrock (on-demand, us-east-1)
     chat(Bedrock, "anthropic.claude-3-5-sonnet-20240620-v1:0", 3_000, 3_000, 15_000, 8_192),
     chat(Bedrock, "amazon.nova-pro-v1:0", 800, 200, 3_200, 5_120),
@@ -212,7 +233,7 @@ mod tests {
         assert_eq!(mini.map(|r| (r.input.0, r.output.0, r.cached_input.0)), Some((150, 600, 75)));
         for p in LIST_PRICES {
             assert_eq!(p.rate.validate(), Ok(()), "{}", p.model);
-            assert!(p.rate.input.0 > 0 || p.rate.per_image.0 > 0, "{} would be free", p.model);
+            assert!(p.rate.input.0 > 0 || p.rate.per_image.0 > 0 || p.rate.per_video_second.0 > 0, "{} would be free", p.model);
         }
     }
 
@@ -230,12 +251,12 @@ mod tests {
     fn reservation_and_charge_by_hand() {
         let r = ModelRate::at_list_price(150, 600, 75, 0);
         // 7 input tokens and 20 output tokens, twice.
-        let b = CallBounds { input_tokens: 7, output_tokens: 20, choices: 2, images: 0 };
+        let b = CallBounds { input_tokens: 7, output_tokens: 20, choices: 2, images: 0, video_seconds: 0 };
         assert_eq!(reservation(&r, b), NanoCredits((7 * 150 + 20 * 600) * 2));
-        let m = Metered { input_tokens: 7, output_tokens: 20, cached_tokens: 4, images: 0 };
+        let m = Metered { input_tokens: 7, output_tokens: 20, cached_tokens: 4, images: 0, video_seconds: 0 };
         assert_eq!(charge(&r, m), NanoCredits(3 * 150 + 4 * 75 + 20 * 600));
         let img = ModelRate::at_list_price(5_000, 0, 5_000, 42_000_000);
-        let b = CallBounds { input_tokens: 10, output_tokens: 0, choices: 1, images: 3 };
+        let b = CallBounds { input_tokens: 10, output_tokens: 0, choices: 1, images: 3, video_seconds: 0 };
         assert_eq!(reservation(&img, b), NanoCredits(50_000 + 126_000_000));
     }
 
@@ -248,8 +269,10 @@ mod tests {
     }
 
     fn any_rate() -> impl Strategy<Value = ModelRate> {
-        (0..i64::MAX, 0..i64::MAX, 0..i64::MAX, 0..i64::MAX).prop_map(|(input, output, cached, image)| {
-            ModelRate::at_list_price(input, output, cached.min(input), image)
+        (0..i64::MAX, 0..i64::MAX, 0..i64::MAX, 0..i64::MAX, 0..i64::MAX).prop_map(|(input, output, cached, image, second)| {
+            let mut rate = ModelRate::at_list_price(input, output, cached.min(input), image);
+            rate.per_video_second = NanoCredits(second);
+            rate
         })
     }
 
@@ -259,13 +282,15 @@ mod tests {
             rate in any_rate(),
             input in 0u64..u64::MAX, output in 0u64..u64::MAX, choices in 0u64..16, images in 0u64..16,
             used_in in 0u64..=u64::MAX, used_out in 0u64..=u64::MAX, cached in 0u64..=u64::MAX, used_images in 0u64..16,
+            seconds in 0u64..64, used_seconds in 0u64..64,
         ) {
-            let b = CallBounds { input_tokens: input, output_tokens: output, choices, images };
+            let b = CallBounds { input_tokens: input, output_tokens: output, choices, images, video_seconds: seconds };
             let m = Metered {
                 input_tokens: used_in % (input + 1),
                 output_tokens: used_out % (output.saturating_mul(choices.max(1)).saturating_add(1)),
                 cached_tokens: cached,
                 images: used_images % (images + 1),
+                video_seconds: used_seconds % (seconds + 1),
             };
             let reserved = reservation(&rate, b);
             prop_assert!(reserved.0 >= 0);
@@ -275,9 +300,9 @@ mod tests {
 
         #[test]
         fn nothing_overflows(rate in any_rate(), a in any::<u64>(), b in any::<u64>(), c in any::<u64>(), d in any::<u64>()) {
-            let m = Metered { input_tokens: a, output_tokens: b, cached_tokens: c, images: d };
+            let m = Metered { input_tokens: a, output_tokens: b, cached_tokens: c, images: d, video_seconds: 0 };
             prop_assert!(charge(&rate, m).0 >= 0);
-            let bounds = CallBounds { input_tokens: a, output_tokens: b, choices: c, images: d };
+            let bounds = CallBounds { input_tokens: a, output_tokens: b, choices: c, images: d, video_seconds: 0 };
             prop_assert!(reservation(&rate, bounds).0 >= 0);
         }
     }

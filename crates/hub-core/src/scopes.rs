@@ -36,10 +36,12 @@ pub enum Endpoint {
     Embeddings,
     Images,
     Models,
+    /// Video generation (`/api/v2/video`, `/v1/videos`).
+    Video,
 }
 
 impl Endpoint {
-    pub const ALL: [Endpoint; 4] = [Endpoint::Chat, Endpoint::Embeddings, Endpoint::Images, Endpoint::Models];
+    pub const ALL: [Endpoint; 5] = [Endpoint::Chat, Endpoint::Embeddings, Endpoint::Images, Endpoint::Models, Endpoint::Video];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -47,6 +49,7 @@ impl Endpoint {
             Endpoint::Embeddings => "embeddings",
             Endpoint::Images => "images",
             Endpoint::Models => "models",
+            Endpoint::Video => "video",
         }
     }
 
@@ -202,7 +205,7 @@ pub fn parse_endpoints<S: AsRef<str>>(items: &[S]) -> Result<Vec<Endpoint>, Scop
     for item in items {
         for p in item.as_ref().split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let e = Endpoint::parse(p).ok_or_else(|| {
-                bad("endpoints", format!("unknown endpoint {p:?}; choose from chat, embeddings, images, models"))
+                bad("endpoints", format!("unknown endpoint {p:?}; choose from chat, embeddings, images, video, models"))
             })?;
             if !out.contains(&e) {
                 out.push(e);

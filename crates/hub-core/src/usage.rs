@@ -74,6 +74,13 @@ pub struct CallSettlement {
     pub cut_short: bool,
     /// Usage was estimated (missing or absurd upstream usage, cut stream, interrupted call).
     pub estimated: bool,
+    /// Seconds of video generated (video calls only; billed per second).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub video_seconds: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A complete usage record: the hold plus its settlement.

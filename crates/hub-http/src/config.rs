@@ -28,6 +28,8 @@ pub struct HttpConfig {
     pub metrics_token: Option<hub_core::Secret>,
     /// Thresholds of the alert rules.
     pub alerts: hub_core::alerts::Thresholds,
+    /// How video jobs are polled at the provider, and for how long in all.
+    pub video_polling: hub_providers::VideoPolling,
 }
 
 impl HttpConfig {
@@ -45,6 +47,7 @@ impl HttpConfig {
             metrics_enabled: false,
             metrics_token: None,
             alerts: hub_core::alerts::Thresholds::default(),
+            video_polling: hub_providers::VideoPolling::default(),
         }
     }
 }

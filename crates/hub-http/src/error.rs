@@ -122,6 +122,9 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("{0}")]
     ModelNotFound(String),
+    /// Something the route names (a video job) does not exist for this caller.
+    #[error("{0}")]
+    NotFound(String),
     #[error("The hub is busy recording usage; retry shortly")]
     Backpressure,
     #[error("The hub is shutting down")]
@@ -162,7 +165,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::ModelNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::ModelNotFound(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Backpressure | ApiError::ShuttingDown | ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             // Every credential is out of rotation: say why in the status clients act on.
             ApiError::NoCapacity { reason, .. } => match reason {
@@ -196,6 +199,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
             ApiError::ModelNotFound(_) => "model_not_found",
+            ApiError::NotFound(_) => "not_found",
             ApiError::Backpressure => "backpressure",
             ApiError::NoCapacity { .. } => "no_capacity",
             ApiError::ShuttingDown => "shutting_down",
@@ -216,6 +220,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => ("invalid_request_error", Some("request_too_large")),
             ApiError::IdempotencyKeyReused => ("invalid_request_error", Some("idempotency_key_reused")),
             ApiError::ModelNotFound(_) => ("invalid_request_error", Some("model_not_found")),
+            ApiError::NotFound(_) => ("invalid_request_error", Some("not_found")),
             ApiError::Backpressure | ApiError::ShuttingDown => ("server_error", Some("unavailable")),
             ApiError::NoCapacity { reason, .. } => match reason {
                 WaitReason::CoolingDown => ("rate_limit_error", Some("rate_limit_exceeded")),

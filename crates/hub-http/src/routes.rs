@@ -30,6 +30,9 @@ pub fn router(state: AppState) -> Router {
             .route(&format!("{prefix}/messages"), post(inference::messages::messages).layer(once()))
             .route(&format!("{prefix}/embeddings"), post(inference::embeddings::embeddings).layer(once()))
             .route(&format!("{prefix}/images/generations"), post(inference::images::generations).layer(once()))
+            .route(&format!("{prefix}/videos"), post(inference::video_jobs::create).layer(once()))
+            .route(&format!("{prefix}/videos/{{id}}"), get(inference::video_jobs::retrieve))
+            .route(&format!("{prefix}/videos/{{id}}/content"), get(inference::video_jobs::content))
             .route(&format!("{prefix}/models"), get(inference::models::list))
             // Ids hold a `/` (`openai/gpt-4o-mini`), hence the wildcard.
             .route(&format!("{prefix}/models/{{*id}}"), get(inference::models::retrieve));
@@ -43,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2/chat/completions", post(inference::aigne::legacy_chat).layer(once()))
         .route("/api/v2/completions", post(inference::aigne::legacy_chat).layer(once()))
         .route("/api/v2/image/generations", post(inference::aigne::legacy_image).layer(once()))
+        .route("/api/v2/video", post(inference::aigne::video).layer(once()))
         .route("/api/v2/status", get(aigne::status))
         .route("/__blocklet__.js", get(aigne::blocklet))
         .route("/api/ai/models", get(aigne::models))

@@ -45,6 +45,8 @@ pub struct Inner {
     pub idempotency: Arc<crate::inference::idempotency::IdempotencyTable>,
     /// Metrics, model status and the alert detector's event queue.
     pub monitor: crate::monitor::Monitor,
+    /// Video jobs started on `/v1/videos` (this process only).
+    pub video_jobs: crate::inference::video_jobs::VideoJobs,
     /// False once shutdown begins: `/readyz` fails first, new calls are refused.
     pub ready: AtomicBool,
 }

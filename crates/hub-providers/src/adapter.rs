@@ -9,6 +9,7 @@ use hub_core::chat::ChatRequest;
 use hub_core::wire::{Chunk, Completion};
 use hub_core::embeddings::{EmbeddingsRequest, EmbeddingsResponse};
 use hub_core::images::{ImageRequest, ImageResponse};
+use hub_core::video::{VideoRequest, VideoResult};
 use hub_core::{ProviderKind, Secret};
 
 use crate::error::ProviderError;
@@ -66,5 +67,11 @@ pub trait Adapter: Send + Sync {
     /// them (URLs or base64); the HTTP layer turns them into what the client asked for.
     fn images<'a>(&'a self, _target: &'a Target, _req: &'a ImageRequest) -> BoxFuture<'a, Result<ImageResponse, ProviderError>> {
         Box::pin(async { Err(ProviderError::Unsupported("image generation")) })
+    }
+
+    /// Video generation, for providers that offer it: submits the job, polls it as `polling`
+    /// says, and downloads the finished file.
+    fn video<'a>(&'a self, _target: &'a Target, _req: &'a VideoRequest, _polling: &'a crate::video::VideoPolling) -> BoxFuture<'a, Result<VideoResult, ProviderError>> {
+        Box::pin(async { Err(ProviderError::Unsupported("video generation")) })
     }
 }

@@ -15,12 +15,15 @@ pub mod openai;
 mod openai_call;
 pub mod openai_embeddings;
 pub mod openai_images;
+pub mod openai_video;
 pub mod registry;
 mod reply;
 pub mod sse;
 pub mod webhook;
+pub mod video;
 
 pub use adapter::{Adapter, ChatReply, ChunkStream, StreamReply, Target};
 pub use client::{HttpClient, Timeouts};
 pub use error::{ProviderError, UpstreamFailure};
 pub use registry::Adapters;
+pub use video::VideoPolling;

@@ -114,6 +114,15 @@ impl Adapter for OpenAiAdapter {
     ) -> BoxFuture<'a, Result<hub_core::images::ImageResponse, ProviderError>> {
         Box::pin(crate::openai_images::images(&self.client, target, req))
     }
+
+    fn video<'a>(
+        &'a self,
+        target: &'a Target,
+        req: &'a hub_core::video::VideoRequest,
+        polling: &'a crate::video::VideoPolling,
+    ) -> BoxFuture<'a, Result<hub_core::video::VideoResult, ProviderError>> {
+        Box::pin(crate::openai_video::video(&self.client, target, req, polling))
+    }
 }
 
 /// The request as OpenAI-protocol upstreams receive it: the canonical request with the upstream

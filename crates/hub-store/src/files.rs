@@ -113,6 +113,15 @@ pub fn sniff(bytes: &[u8]) -> &'static str {
         "image/webp"
     } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
         "image/gif"
+    } else if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
+        // ISO base media files: QuickTime by its brand, every other brand plays as MP4.
+        if &bytes[8..12] == b"qt  " {
+            "video/quicktime"
+        } else {
+            "video/mp4"
+        }
+    } else if bytes.starts_with(&[0x1a, 0x45, 0xdf, 0xa3]) {
+        "video/webm"
     } else {
         "application/octet-stream"
     }

@@ -39,6 +39,7 @@ pub struct UsageRow {
     pub estimated: bool,
     /// Debited from the user's credit balance.
     pub billed: bool,
+    pub video_seconds: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -57,13 +58,13 @@ struct KeyDelta {
     last_used_ip: Option<String>,
 }
 
-/// Records per INSERT statement: 27 parameters each stays far below SQLite's and PostgreSQL's
+/// Records per INSERT statement: 28 parameters each stays far below SQLite's and PostgreSQL's
 /// parameter limits.
 pub const ROWS_PER_STATEMENT: usize = 64;
 
 const USAGE_COLUMNS: &str = "request_id, ts, key_id, kid, user_id, project, provider, credential_id, model, endpoint, stream, client_ip, \
-     status, outcome, error_class, tokens_in, tokens_out, tokens_cached, credits, reserved, upstream_cost, duration_ms, ttfb_ms, upstream_ttfb_ms, cut_short, estimated, billed";
-const USAGE_COLUMN_COUNT: usize = 27;
+     status, outcome, error_class, tokens_in, tokens_out, tokens_cached, credits, reserved, upstream_cost, duration_ms, ttfb_ms, upstream_ttfb_ms, cut_short, estimated, billed, video_seconds";
+const USAGE_COLUMN_COUNT: usize = 28;
 
 /// `INSERT … VALUES (…), (…) ON CONFLICT DO NOTHING [RETURNING request_id]` for `rows` rows.
 /// SQLite gets positional `?` placeholders: resolving hundreds of `$N` names costs it time
@@ -128,7 +129,8 @@ fn bind_rows<'q>(mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArgument
             .bind(s.upstream_ttfb_ms.map(clamp))
             .bind(i64::from(s.cut_short))
             .bind(i64::from(s.estimated))
-            .bind(i64::from(h.billed));
+            .bind(i64::from(h.billed))
+            .bind(clamp(s.video_seconds));
     }
     q
 }
@@ -178,6 +180,7 @@ pub(crate) fn usage_row(r: &sqlx::any::AnyRow) -> Result<UsageRow, StoreError> {
         cut_short: r.try_get::<i64, _>("cut_short")? != 0,
         estimated: r.try_get::<i64, _>("estimated")? != 0,
         billed: r.try_get::<i64, _>("billed")? != 0,
+        video_seconds: r.try_get("video_seconds")?,
     })
 }
 

@@ -20,6 +20,8 @@ pub struct SimConfig {
     /// When set (`(access key id, secret access key)`), every Bedrock request (`/model/…`) must
     /// carry a valid AWS Signature Version 4 for these credentials, or it gets the 403 AWS sends.
     pub aws_credentials: Option<(String, String)>,
+    /// How long a video job renders before it completes (or fails).
+    pub video_render: Duration,
 }
 
 impl Default for SimConfig {
@@ -30,6 +32,7 @@ impl Default for SimConfig {
             chunk_interval: Duration::ZERO,
             default_completion_tokens: 12,
             aws_credentials: None,
+            video_render: Duration::from_millis(200),
         }
     }
 }
@@ -41,6 +44,7 @@ pub(crate) struct Tunables {
     latency_us: AtomicU64,
     chunk_interval_us: AtomicU64,
     default_completion_tokens: AtomicU32,
+    video_render_us: AtomicU64,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -53,6 +57,7 @@ impl Tunables {
             latency_us: AtomicU64::new(micros(config.latency)),
             chunk_interval_us: AtomicU64::new(micros(config.chunk_interval)),
             default_completion_tokens: AtomicU32::new(config.default_completion_tokens),
+            video_render_us: AtomicU64::new(micros(config.video_render)),
         }
     }
 
@@ -78,5 +83,13 @@ impl Tunables {
 
     pub(crate) fn set_default_completion_tokens(&self, n: u32) {
         self.default_completion_tokens.store(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn video_render(&self) -> Duration {
+        Duration::from_micros(self.video_render_us.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_video_render(&self, d: Duration) {
+        self.video_render_us.store(micros(d), Ordering::Relaxed);
     }
 }

@@ -91,6 +91,7 @@ pub(crate) struct ConfigPatch {
     latency_ms: Option<u64>,
     chunk_interval_ms: Option<u64>,
     default_completion_tokens: Option<u32>,
+    video_render_ms: Option<u64>,
 }
 
 /// `POST /__sim/config`: change latency, chunk interval or default reply
@@ -110,10 +111,14 @@ pub(crate) async fn config(State(state): State<SharedState>, body: Bytes) -> Res
     if let Some(n) = patch.default_completion_tokens {
         t.set_default_completion_tokens(n);
     }
+    if let Some(ms) = patch.video_render_ms {
+        t.set_video_render(Duration::from_millis(ms));
+    }
     Json(json!({
         "latency_ms": t.latency().as_millis() as u64,
         "chunk_interval_ms": t.chunk_interval().as_millis() as u64,
         "default_completion_tokens": t.default_completion_tokens(),
+        "video_render_ms": t.video_render().as_millis() as u64,
     }))
     .into_response()
 }

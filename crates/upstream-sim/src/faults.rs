@@ -40,6 +40,8 @@ pub(crate) enum RequestKind {
     ChatStream,
     Embeddings,
     Images,
+    /// A video job's submission (status reads and downloads take no faults).
+    Video,
 }
 
 impl Fault {

@@ -18,6 +18,10 @@
 //! - `POST /v1/chat/completions` (JSON or SSE with `"stream":true`)
 //! - `POST /v1/embeddings`
 //! - `GET /v1/models`, `GET /v1/models/{id}`
+//! - `POST /v1/videos`, `GET /v1/videos/{id}`, `GET /v1/videos/{id}/content`: OpenAI's Videos
+//!   API (Sora jobs); Veo's `POST /v1beta/models/{model}:predictLongRunning`,
+//!   `GET /v1beta/models/{model}/operations/{id}` and `GET /v1beta/files/{id}:download`. Jobs
+//!   render for [`SimConfig::video_render`]; see [`video`], [`openai::videos`], [`gemini::video`].
 //! - `POST /v1/messages`: Anthropic's Messages API (JSON or SSE); see [`anthropic`] for its
 //!   headers, validation, reply length and event sequence. Its base URL, as Anthropic's SDKs
 //!   write it, is [`Sim::anthropic_base_url`].
@@ -78,7 +82,7 @@
 //!   (probability 0 or absent turns it off).
 //! - `GET /__sim/stats` → [`Stats`] as JSON.
 //! - `POST /__sim/reset` zeroes stats and drops all faults.
-//! - `POST /__sim/config` `{"latency_ms":..,"chunk_interval_ms":..,"default_completion_tokens":..}`.
+//! - `POST /__sim/config` `{"latency_ms":..,"chunk_interval_ms":..,"default_completion_tokens":..,"video_render_ms":..}`.
 //! - `GET /__sim/health` → `{"ok":true}`.
 
 pub mod anthropic;
@@ -93,6 +97,7 @@ pub mod server;
 mod state;
 pub mod stats;
 pub mod tokens;
+pub mod video;
 
 pub use config::SimConfig;
 pub use faults::Fault;
@@ -102,3 +107,4 @@ pub use openai::images::sim_png;
 pub use server::Sim;
 pub use stats::Stats;
 pub use tokens::reply_text;
+pub use video::sim_mp4;

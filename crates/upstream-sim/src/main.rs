@@ -33,6 +33,9 @@ struct Args {
     /// Reply length in tokens when a request sets no max tokens.
     #[arg(long, default_value_t = 12)]
     default_completion_tokens: u32,
+    /// How long a video job renders, in milliseconds.
+    #[arg(long, default_value_t = 200)]
+    video_render_ms: u64,
 }
 
 fn main() -> ExitCode {
@@ -67,6 +70,7 @@ async fn run(args: Args) -> ExitCode {
         chunk_interval: Duration::from_millis(args.chunk_interval_ms),
         default_completion_tokens: args.default_completion_tokens,
         aws_credentials: None,
+        video_render: Duration::from_millis(args.video_render_ms),
     };
     let sim = match Sim::start_on(args.listen, config).await {
         Ok(sim) => sim,

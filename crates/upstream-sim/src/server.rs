@@ -63,6 +63,11 @@ fn router(state: SharedState) -> Router {
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/v1/images/generations", post(crate::openai::images::generate))
         .route("/__sim/files/{name}", get(crate::openai::images::file))
+        .route("/v1/videos", post(crate::openai::videos::create))
+        .route("/v1/videos/{id}", get(crate::openai::videos::retrieve))
+        .route("/v1/videos/{id}/content", get(crate::openai::videos::content))
+        .route("/v1beta/models/{model}/operations/{id}", get(crate::gemini::video::operation))
+        .route("/v1beta/files/{target}", get(crate::gemini::video::download))
         .route("/v1/messages", post(crate::anthropic::messages::create))
         .route("/v1/models", get(models::list))
         .route("/v1/models/{id}", get(models::get))
@@ -181,6 +186,11 @@ impl Sim {
 
     pub fn set_chunk_interval(&self, d: Duration) {
         self.inner.state.tunables.set_chunk_interval(d);
+    }
+
+    /// How long video jobs submitted from now on render.
+    pub fn set_video_render(&self, d: Duration) {
+        self.inner.state.tunables.set_video_render(d);
     }
 
     pub fn set_default_completion_tokens(&self, n: u32) {

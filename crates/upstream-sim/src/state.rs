@@ -22,6 +22,8 @@ pub(crate) struct AppState {
     pub fingerprint: String,
     /// Credentials Bedrock requests must be signed with, when set.
     pub aws_credentials: Option<(String, String)>,
+    /// Video jobs, OpenAI's and Gemini's.
+    pub videos: crate::video::VideoJobs,
 }
 
 pub(crate) type SharedState = Arc<AppState>;
@@ -38,6 +40,7 @@ impl AppState {
             ids,
             fingerprint,
             aws_credentials: config.aws_credentials.clone(),
+            videos: crate::video::VideoJobs::default(),
         }
     }
 

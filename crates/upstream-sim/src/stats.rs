@@ -54,6 +54,18 @@ pub struct Stats {
     /// `x-api-key` header of the latest `/v1/messages` request.
     #[serde(default)]
     pub last_x_api_key: Option<String>,
+    /// Video jobs submitted (`POST /v1/videos`, `:predictLongRunning`), whatever their outcome.
+    #[serde(default)]
+    pub video_requests: u64,
+    /// Status reads of video jobs (`GET /v1/videos/{id}`, `GET …/operations/{id}`).
+    #[serde(default)]
+    pub video_polls: u64,
+    /// Video files downloaded (`GET /v1/videos/{id}/content`, `GET /v1beta/files/{id}:download`).
+    #[serde(default)]
+    pub video_downloads: u64,
+    /// Body of the latest video submission: JSON as received, or multipart fields as an object.
+    #[serde(default)]
+    pub last_video_body: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default)]
@@ -71,6 +83,10 @@ pub(crate) struct Counters {
     pub total_prompt_tokens: AtomicU64,
     pub total_embedding_tokens: AtomicU64,
     pub messages_requests: AtomicU64,
+    pub video_requests: AtomicU64,
+    pub video_polls: AtomicU64,
+    pub video_downloads: AtomicU64,
+    last_video_body: Mutex<Option<serde_json::Value>>,
     last_chat_body: Mutex<Option<Bytes>>,
     last_messages_body: Mutex<Option<Bytes>>,
     last_x_api_key: Mutex<Option<HeaderValue>>,
@@ -103,6 +119,10 @@ impl Counters {
         *self.last_x_api_key.lock() = value.cloned();
     }
 
+    pub(crate) fn record_video_body(&self, body: serde_json::Value) {
+        *self.last_video_body.lock() = Some(body);
+    }
+
     pub(crate) fn snapshot(&self) -> Stats {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let body = self.last_chat_body.lock().clone();
@@ -133,6 +153,10 @@ impl Counters {
                 .lock()
                 .clone()
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+            video_requests: load(&self.video_requests),
+            video_polls: load(&self.video_polls),
+            video_downloads: load(&self.video_downloads),
+            last_video_body: self.last_video_body.lock().clone(),
         }
     }
 
@@ -151,6 +175,9 @@ impl Counters {
             &self.total_prompt_tokens,
             &self.total_embedding_tokens,
             &self.messages_requests,
+            &self.video_requests,
+            &self.video_polls,
+            &self.video_downloads,
         ] {
             c.store(0, Ordering::Relaxed);
         }
@@ -159,6 +186,7 @@ impl Counters {
         *self.last_authorization.lock() = None;
         *self.last_messages_body.lock() = None;
         *self.last_x_api_key.lock() = None;
+        *self.last_video_body.lock() = None;
     }
 }
 

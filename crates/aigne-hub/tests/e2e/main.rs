@@ -37,3 +37,4 @@ mod streaming;
 mod upstream_errors;
 mod usage_records;
 mod users;
+mod video;

@@ -26,7 +26,7 @@ impl ListType {
     }
 
     pub fn matches(self, kind: ModelKind) -> bool {
-        matches!((self, kind), (ListType::Chat, ModelKind::Chat) | (ListType::Image, ModelKind::Image) | (ListType::Embedding, ModelKind::Embeddings))
+        matches!((self, kind), (ListType::Chat, ModelKind::Chat) | (ListType::Image, ModelKind::Image) | (ListType::Embedding, ModelKind::Embeddings) | (ListType::Video, ModelKind::Video))
     }
 }
 
@@ -35,6 +35,7 @@ fn type_name(kind: ModelKind) -> &'static str {
         ModelKind::Chat => "chat",
         ModelKind::Image => "image",
         ModelKind::Embeddings => "embedding",
+        ModelKind::Video => "video",
     }
 }
 

@@ -18,6 +18,7 @@ pub mod chat;
 pub mod legacy;
 pub mod listing;
 pub mod media;
+pub mod video;
 
 #[cfg(test)]
 mod tests;

@@ -60,6 +60,8 @@ struct Asked {
     max_output_tokens: Option<u64>,
     choices: u64,
     images: u64,
+    /// Seconds of video the call may produce (video calls; set once the model is known).
+    video_seconds: u64,
 }
 
 /// What the caller asks for, as far as admission needs to know.
@@ -93,7 +95,7 @@ pub async fn admit(state: &AppState, caller: &Caller, ctx: &RequestCtx, intent: 
     let choices = intent.choices.max(1);
     let max_output_total = intent.max_output_tokens.map(|m| m.saturating_mul(choices));
     let reserve_tokens = limits::reservation(&s.policy, intent.est_input_tokens, max_output_total);
-    let asked = Asked { max_output_tokens: intent.max_output_tokens, choices, images: intent.images };
+    let asked = Asked { max_output_tokens: intent.max_output_tokens, choices, images: intent.images, video_seconds: 0 };
     let scope = intent.scope;
     let hold = CallHold {
         request_id: ctx.request_id.clone(),
@@ -199,7 +201,13 @@ impl CallGuard {
             models += 1;
             let rate = self.state.rates.rate(&target.provider, target.kind, &target.model).map(|(r, _)| r);
             let output = credit::output_bound(self.asked.max_output_tokens, target.kind, &target.model);
-            let bounds = CallBounds { input_tokens: self.hold.est_input_tokens, output_tokens: output.unwrap_or(0), choices: self.asked.choices, images: self.asked.images };
+            let bounds = CallBounds {
+                input_tokens: self.hold.est_input_tokens,
+                output_tokens: output.unwrap_or(0),
+                choices: self.asked.choices,
+                images: self.asked.images,
+                video_seconds: self.asked.video_seconds,
+            };
             let named = format_args!("{}/{}", target.provider, target.model);
             let quote = credit::quote(rate, named, bounds, output.is_some())?;
             if dearest.as_ref().is_none_or(|d| quote.amount > d.amount) {
@@ -221,6 +229,12 @@ impl CallGuard {
         self.rate = if models == 1 { quote.rate } else { None };
         self.reservation = Some(reservation);
         Ok(())
+    }
+
+    /// The seconds of video a video call asks for (its price is reserved per second); called
+    /// after the model is resolved, before [`CallGuard::enforce`].
+    pub fn ask_video_seconds(&mut self, seconds: u64) {
+        self.asked.video_seconds = seconds;
     }
 
     /// Counts the images an image call delivered (they are priced per image).
@@ -327,6 +341,7 @@ impl CallGuard {
                 output_tokens: settlement.tokens_out,
                 cached_tokens: settlement.tokens_cached,
                 images: self.images_delivered,
+                video_seconds: settlement.video_seconds,
             };
             settlement.credits = pricing::charge(&rate, used);
             settlement.upstream_cost = pricing::upstream_cost(&rate, used);

@@ -1,6 +1,6 @@
-//! The AIGNE SDK's model calls: `POST /api/v2/chat`, `/api/v2/embeddings`, `/api/v2/image`;
-//! and the older shapes of the original hub, `POST /api/v2/chat/completions` and
-//! `/api/v2/image/generations`, for older clients.
+//! The AIGNE SDK's model calls: `POST /api/v2/chat`, `/api/v2/embeddings`, `/api/v2/image`,
+//! `/api/v2/video` (its path is in `video.rs`); and the older shapes of the original hub,
+//! `POST /api/v2/chat/completions` and `/api/v2/image/generations`, for older clients.
 //!
 //! Each runs the same request path as its OpenAI-shaped sibling (authenticate → parse once →
 //! validate → admit → resolve → relay → stream back / settle); only reading the `{"input":…}`
@@ -81,6 +81,13 @@ pub async fn embeddings(State(state): State<AppState>, Extension(ctx): Extension
 pub async fn image(State(state): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, body: Body) -> Response {
     let render = |reply, model: &str| serde_json::to_vec(&media::to_image_reply(reply, model));
     match crate::inference::images::run(&state, &ctx, &headers, body, parse_image, render).await {
+        Ok(r) => r,
+        Err(e) => e.into_aigne_response(),
+    }
+}
+
+pub async fn video(State(state): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, body: Body) -> Response {
+    match crate::inference::video::run_aigne(&state, &ctx, &headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_aigne_response(),
     }

@@ -13,7 +13,7 @@ use crate::inference::resolve::Candidate;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteFamily {
-    /// Model calls: chat, embeddings, images, models list.
+    /// Model calls: chat, embeddings, images, video, models list.
     Inference,
     /// The admin API.
     Admin,

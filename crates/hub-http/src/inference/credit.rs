@@ -278,7 +278,7 @@ mod tests {
 
     #[test]
     fn unpriced_and_unbounded_calls_are_refused() {
-        let b = CallBounds { input_tokens: 1, output_tokens: 1, choices: 1, images: 0 };
+        let b = CallBounds { input_tokens: 1, output_tokens: 1, choices: 1, images: 0, video_seconds: 0 };
         assert!(matches!(quote(None, "m", b, true), Err(ApiError::Unpriced(m)) if m.contains("'m'")));
         let rate = ModelRate::at_list_price(1, 1, 1, 0);
         assert!(matches!(quote(Some(rate), "m", b, false), Err(ApiError::BadRequest { param: Some("max_tokens"), .. })));

@@ -139,10 +139,18 @@ impl IdempotencyTable {
 
 impl Entry {
     /// Running, or finished and still kept (or about to be: its settling may not have run yet).
+    /// A call whose status is already an error is not worth joining, even while its body is
+    /// still being sent: the retry runs again.
     fn is_usable(&self, now: Instant) -> bool {
         match self.kept_until {
             Some(until) => now < until,
-            None => self.recording.outcome().1.is_none() || self.replayable(),
+            None => {
+                let (status, end) = self.recording.outcome();
+                if status.is_some_and(|s| !s.is_success()) {
+                    return false;
+                }
+                end.is_none() || self.replayable()
+            }
         }
     }
 

@@ -28,3 +28,5 @@ pub mod relay;
 pub mod resolve;
 pub mod settle;
 pub mod stream_back;
+pub mod video;
+pub mod video_jobs;

@@ -60,7 +60,16 @@ impl Drop for ProbeSlot<'_> {
     }
 }
 
-async fn attempts<'p, T, F, Fut>(state: &AppState, plan: &'p Plan<'p>, mut call: F) -> Result<Relayed<T>, Failed>
+async fn attempts<'p, T, F, Fut>(state: &AppState, plan: &'p Plan<'p>, call: F) -> Result<Relayed<T>, Failed>
+where
+    F: FnMut(&'p Candidate<'p>) -> Fut,
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    attempts_while(state, plan, ProviderError::is_retryable, call).await
+}
+
+/// [`attempts`], retrying only the failures `retryable` accepts.
+async fn attempts_while<'p, T, F, Fut>(state: &AppState, plan: &'p Plan<'p>, retryable: fn(&ProviderError) -> bool, mut call: F) -> Result<Relayed<T>, Failed>
 where
     F: FnMut(&'p Candidate<'p>) -> Fut,
     Fut: Future<Output = Result<T, ProviderError>>,
@@ -115,7 +124,7 @@ where
             }
             Err(e) => {
                 health.record_failure(&e, now());
-                let retryable = e.is_retryable();
+                let retryable = retryable(&e);
                 last = Some((e, target));
                 if !retryable {
                     break;
@@ -157,6 +166,16 @@ pub async fn embeddings(state: &AppState, plan: &Plan<'_>, req: &EmbeddingsReque
 
 pub async fn images(state: &AppState, plan: &Plan<'_>, req: &hub_core::images::ImageRequest) -> Result<Relayed<hub_core::images::ImageResponse>, Failed> {
     attempts(state, plan, |c| c.adapter.images(&c.target, req)).await
+}
+
+pub async fn video(state: &AppState, plan: &Plan<'_>, req: &hub_core::video::VideoRequest) -> Result<Relayed<hub_core::video::VideoResult>, Failed> {
+    let polling = state.config.video_polling;
+    // A generation that ran out of time is not started again elsewhere: the client has waited
+    // the whole deadline already. (Failures after the provider accepted the job come back from
+    // the adapter as non-retryable, so a job is submitted again only when its submission failed
+    // or the provider itself failed it.)
+    let retryable = |e: &ProviderError| e.is_retryable() && !matches!(e, ProviderError::Timeout(hub_providers::error::TimeoutKind::Total));
+    attempts_while(state, plan, retryable, |c| async move { c.adapter.video(&c.target, req, &polling).await }).await
 }
 
 /// Opens a stream and waits for its first chunk; a failure before it is still retryable.

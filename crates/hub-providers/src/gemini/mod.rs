@@ -16,6 +16,7 @@ pub mod errors;
 pub mod schema;
 pub mod stream;
 pub mod translate;
+pub mod video;
 pub mod wire;
 
 use hub_core::wire::Chunk;
@@ -160,6 +161,15 @@ impl Adapter for GeminiAdapter {
             };
             tokio::time::timeout(self.client.timeouts.total, work).await.map_err(|_| ProviderError::Timeout(TimeoutKind::Total))?
         })
+    }
+
+    fn video<'a>(
+        &'a self,
+        target: &'a Target,
+        req: &'a hub_core::video::VideoRequest,
+        polling: &'a crate::video::VideoPolling,
+    ) -> BoxFuture<'a, Result<hub_core::video::VideoResult, ProviderError>> {
+        Box::pin(video::video(&self.client, target, req, polling))
     }
 }
 

@@ -33,4 +33,8 @@ fn content_types_come_from_magic_bytes() {
     assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), "image/webp");
     assert_eq!(sniff(b"GIF89a.."), "image/gif");
     assert_eq!(sniff(b"<svg"), "application/octet-stream");
+    assert_eq!(sniff(b"\0\0\0\x1cftypisom\0\0\x02\0"), "video/mp4");
+    assert_eq!(sniff(b"\0\0\0\x14ftypqt  \0\0\x02\0"), "video/quicktime");
+    assert_eq!(sniff(&[0x1a, 0x45, 0xdf, 0xa3, 0x9f]), "video/webm");
+    assert_eq!(sniff(b"\0\0\0\x1cftyp"), "application/octet-stream");
 }

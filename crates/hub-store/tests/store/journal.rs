@@ -70,6 +70,23 @@ async fn a_killed_process_loses_nothing_and_duplicates_nothing() {
 }
 
 #[tokio::test]
+async fn a_replayed_video_record_keeps_its_seconds() {
+    let (dir, store) = fresh_store().await;
+    let jdir = dir.path().join("journal");
+    {
+        let (journal, _) = UsageJournal::open(&jdir, &store).await.unwrap();
+        let ticket = journal.hold(&hold("video-1")).unwrap();
+        let settlement = CallSettlement { status: 200, video_seconds: 8, ..CallSettlement::default() };
+        journal.settle(UsageRecord::settled(hold("video-1"), settlement), Some(ticket)).unwrap();
+        // The process dies before the writer runs.
+    }
+    UsageJournal::open(&jdir, &store).await.unwrap();
+    let rows = records(&store).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].video_seconds, 8);
+}
+
+#[tokio::test]
 async fn a_torn_last_line_is_skipped_not_fatal() {
     let (dir, store) = fresh_store().await;
     let jdir = dir.path().join("journal");

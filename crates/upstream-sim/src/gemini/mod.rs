@@ -45,6 +45,7 @@ pub mod generate;
 pub(crate) mod request;
 pub(crate) mod schema;
 pub(crate) mod stream;
+pub mod video;
 
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
@@ -113,6 +114,7 @@ pub(crate) enum Method {
     Generate,
     Stream,
     BatchEmbed,
+    PredictLongRunning,
 }
 
 impl Method {
@@ -121,6 +123,7 @@ impl Method {
             Method::Generate => "generateContent",
             Method::Stream => "streamGenerateContent",
             Method::BatchEmbed => "batchEmbedContents",
+            Method::PredictLongRunning => "predictLongRunning",
         }
     }
 }
@@ -132,7 +135,7 @@ pub(crate) struct Query {
     pub key: Option<String>,
 }
 
-fn query(uri: &http::Uri) -> Query {
+pub(crate) fn query(uri: &http::Uri) -> Query {
     let mut q = Query::default();
     for pair in uri.query().unwrap_or("").split('&') {
         match pair.split_once('=') {
@@ -151,6 +154,7 @@ pub(crate) async fn dispatch(State(state): State<SharedState>, Path(target): Pat
             "generateContent" => Method::Generate,
             "streamGenerateContent" => Method::Stream,
             "batchEmbedContents" => Method::BatchEmbed,
+            "predictLongRunning" => Method::PredictLongRunning,
             _ => return None,
         };
         (!model.is_empty()).then(|| (model.to_owned(), method))
@@ -162,6 +166,7 @@ pub(crate) async fn dispatch(State(state): State<SharedState>, Path(target): Pat
     match method {
         Method::Generate | Method::Stream => generate::handle(state, model, method, q, req).await,
         Method::BatchEmbed => embed::handle(state, model, q, req).await,
+        Method::PredictLongRunning => video::submit(state, model, q, req).await,
     }
 }
 

@@ -212,6 +212,11 @@ pub fn invalid_url(method: &str, path: &str) -> ApiError {
     )
 }
 
+/// A request-level error with OpenAI's `invalid_request_error` type and this message.
+pub fn invalid_url_message(status: StatusCode, message: String) -> ApiError {
+    ApiError::new(status, message, "invalid_request_error")
+}
+
 /// The body OpenAI sends for `status`, used by status faults.
 pub fn for_status(status: u16, retry_after: Option<u64>, model: &str) -> ApiError {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

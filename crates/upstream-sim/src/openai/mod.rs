@@ -5,6 +5,7 @@ pub mod chat;
 pub mod embeddings;
 pub mod errors;
 pub mod images;
+pub mod videos;
 pub mod models;
 pub(crate) mod request;
 pub(crate) mod stream;

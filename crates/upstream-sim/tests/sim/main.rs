@@ -4,3 +4,4 @@ mod anthropic;
 mod bedrock;
 mod gemini;
 mod openai;
+mod video;

@@ -1,0 +1,2 @@
+-- Seconds of video a call generated: video calls are billed per second.
+ALTER TABLE usage_records ADD COLUMN video_seconds INTEGER NOT NULL DEFAULT 0;
