@@ -52,6 +52,14 @@ async fn an_invited_member_joins_uses_their_own_key_and_is_stopped_when_disabled
         assert_eq!(member.fetch(hub, admin_page).await.0, StatusCode::FORBIDDEN, "{admin_page}");
     }
     let created = hub.cli_json(&["key", "create", "--name", "member-app", "--owner", MEMBER, "--json"]).await.unwrap();
+    // A member sees their own credit: the grant an admin gave, and the balance it makes.
+    hub.cli_ok(&["credit", "grant", MEMBER, "5"], None).await.unwrap();
+    let credit = eventually(limits::PROPAGATION + limits::PROPAGATION, "the grant shows on the member's page", || async {
+        let page = member.get(hub, "/settings/credit").await;
+        page.contains("Balance <strong>$5</strong>").then_some(page)
+    })
+    .await;
+    assert!(credit.contains("<td>$5</td>"), "the grant is listed: {credit}");
     let key = hub_testkit::CreatedKey {
         id: str_field(&created, "id").to_owned(),
         kid: str_field(&created, "kid").to_owned(),

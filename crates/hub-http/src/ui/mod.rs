@@ -8,6 +8,7 @@
 mod aliases;
 mod alerts;
 mod assets;
+mod credit;
 mod dashboard;
 mod money_pages;
 mod pages;
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/settings/aliases/delete", post(aliases::delete))
         .route("/settings/rates", get(money_pages::rates_page).post(money_pages::rates_save))
         .route("/settings/billing", get(money_pages::billing_page).post(money_pages::billing_save))
+        .route("/settings/credit", get(credit::credit_page))
         .route("/settings/users", get(users::users_page))
         .route("/settings/users/invite", post(users::invite))
         .route("/settings/users/update", post(users::update))
