@@ -123,6 +123,8 @@ async fn grant_and_wait(hub: &hub_testkit::TestHub, key: &str, amount: NanoCredi
     let want = expect_balance.to_string();
     eventually(limits::PROPAGATION, "the grant reaches the hub", || async {
         let me = user_info(hub, key).await;
+        // The SDK's schema takes only these prefixes; an empty one breaks it.
+        assert!(["$", "€", "¥"].contains(&me["creditPrefix"].as_str().unwrap_or("")), "{me}");
         (me["creditBalance"]["balance"] == want.as_str()).then_some(())
     })
     .await;
