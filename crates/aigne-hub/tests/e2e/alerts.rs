@@ -291,3 +291,30 @@ async fn spending_a_budget_raises_threshold_alerts() {
     // The budget is spent: the next call is refused before the upstream.
     expect_error(chat(&env.hub, &key.key, &call).await, 402, "budget spent").await;
 }
+
+/// With credit billing on, a user's debits crossing 50 % and 100 % of what they were granted
+/// raise budget alerts about the user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spending_a_balance_raises_threshold_alerts_about_the_user() {
+    let env = setup().await;
+    let admin = admin_key(&env.hub).await;
+    env.hub.cli_ok(&["billing", "enable"], None).await.unwrap();
+    env.hub.cli_ok(&["credit", "grant", hub_testkit::OWNER_EMAIL, "0.0000261"], None).await.unwrap();
+    let call = json!({"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "abc"}], "max_tokens": 20});
+    // Billing and the grant reach the running hub through the change log.
+    eventually(ALERT_VISIBLE, "billing and the grant reach the hub", || async {
+        let info: Value = env.hub.client().get(env.hub.url("/api/user/info")).bearer_auth(&env.key.key).send().await.ok()?.json().await.ok()?;
+        (info["enableCredit"] == true && info["creditBalance"]["balance"] == "0.0000261").then_some(())
+    })
+    .await;
+    expect_completion(chat(&env.hub, &env.key.key, &call).await).await;
+    expect_completion(chat(&env.hub, &env.key.key, &call).await).await;
+    let found = eventually(ALERT_VISIBLE, "the user's 100 % alert", || async {
+        let all = alerts(&env.hub, &admin).await;
+        let user: Vec<Value> = of_kind(&all, "budget_threshold").into_iter().filter(|a| a["subject_type"] == "user").cloned().collect();
+        user.iter().any(|a| a["message"].as_str().is_some_and(|m| m.starts_with("100%"))).then_some(user)
+    })
+    .await;
+    assert!(found.iter().any(|a| a["message"].as_str().is_some_and(|m| m.starts_with("50%"))), "{found:?}");
+    expect_error(chat(&env.hub, &env.key.key, &call).await, 402, "the balance is spent").await;
+}

@@ -352,8 +352,13 @@ impl CallGuard {
                 tracing::warn!(request_id = %self.hold.request_id, reserved = r.amount.0, charged = settlement.credits.0, "call cost more than its reservation");
             }
             let spent = self.state.accountant.settle(r, settlement.credits);
-            if let (Some((before, after)), Some(budget)) = (spent, self.caller.policy.budget.as_ref()) {
+            if let (Some((before, after)), Some(budget)) = (spent.key_spent, self.caller.policy.budget.as_ref()) {
                 self.state.monitor.on_budget_spent(hub_core::alerts::SubjectType::Key, &self.hold.key_id, before.0, after.0, budget.limit.0);
+            }
+            // A balance's "budget" is what was granted: 50, 80 and 100 % of it spent are alerts too.
+            if let Some((user_id, before, after)) = spent.user_spent {
+                let granted = self.state.credit.granted(&user_id, self.hold.started_at_ms);
+                self.state.monitor.on_budget_spent(hub_core::alerts::SubjectType::User, &user_id, before.0, after.0, granted.0);
             }
         }
     }

@@ -51,6 +51,15 @@ struct UserBook {
     reserved: NanoCredits,
 }
 
+/// Spending before and after one settlement.
+#[derive(Debug, Default)]
+pub struct Settled {
+    /// The key's spending in its budget window, when the key has a budget.
+    pub key_spent: Option<(NanoCredits, NanoCredits)>,
+    /// The user's debits from their balance, when the call was billed.
+    pub user_spent: Option<(String, NanoCredits, NanoCredits)>,
+}
+
 /// What one call holds; given back to [`Accountant::settle`] exactly once (by the `CallGuard`).
 #[derive(Debug)]
 pub struct Reservation {
@@ -147,12 +156,13 @@ impl Accountant {
     }
 
     /// Charges `charged` (the record's credits; it may exceed the reservation when the upstream
-    /// reported more than the bounds) and releases the reservation. Returns the key's spending
-    /// in its window before and after the charge, when the key has a budget (for the budget
-    /// threshold alerts).
-    pub fn settle(&self, r: Reservation, charged: NanoCredits) -> Option<(NanoCredits, NanoCredits)> {
+    /// reported more than the bounds) and releases the reservation. Returns what was spent
+    /// before and after the charge — the key's in its budget window, the user's from their
+    /// balance — for the threshold alerts.
+    pub fn settle(&self, r: Reservation, charged: NanoCredits) -> Settled {
         let mut books = self.books.lock();
         let mut key_spent = None;
+        let mut user_spent = None;
         if let Some((key_id, window)) = &r.key {
             if let Some(book) = books.keys.get_mut(key_id) {
                 book.reserved = NanoCredits(book.reserved.0.saturating_sub(r.amount.0));
@@ -167,10 +177,12 @@ impl Accountant {
         if let Some(user_id) = &r.user {
             if let Some(book) = books.users.get_mut(user_id) {
                 book.reserved = NanoCredits(book.reserved.0.saturating_sub(r.amount.0));
+                let before = book.debited;
                 book.debited = book.debited.saturating_add(charged);
+                user_spent = Some((user_id.clone(), before, book.debited));
             }
         }
-        key_spent
+        Settled { key_spent, user_spent }
     }
 
     /// A budgeted key's spending in the window containing `now_ms`, and its reservations.
