@@ -172,7 +172,7 @@ impl CallGuard {
     /// allows (an alias's fallback never leads a key where it may not go).
     pub fn enforce(&mut self, caller: &Caller, ctx: &RequestCtx, sent_model: &str, plan: &mut Plan<'_>) -> Result<(), ApiError> {
         let policy = &caller.secret.policy;
-        authorize::scopes(policy, self.scope, ctx.client_ip, None)?;
+        authorize::scopes(policy, self.scope, ctx.client_ip)?;
         authorize::models(policy, sent_model, &mut plan.candidates)?;
         self.reserve_credit(caller, plan)?;
         self.permit = limits::acquire(&self.state.limiters, &caller.secret.key_id, policy, hub_core::ids::now_ms(), self.reserve_tokens)?;

@@ -6,7 +6,6 @@ use std::net::IpAddr;
 
 use hub_core::scopes::{Endpoint, KeyPolicy};
 use hub_core::KeyType;
-use hub_providers::Target;
 
 use crate::error::{ApiError, Scope};
 use crate::inference::resolve::Candidate;
@@ -34,26 +33,16 @@ pub fn key_type(family: RouteFamily, key_type: KeyType) -> Result<(), ApiError> 
     }
 }
 
-/// The key's scopes for one call: the caller's address, the route family and the model (the
-/// name the client sent and, when resolved, the `provider/model` it goes to). Checked before
-/// the call's hold is journaled, so a refused call never reaches an upstream.
-/// (Calls with a resolved plan check the model with [`models`] instead.)
-pub fn scopes(policy: &KeyPolicy, endpoint: Endpoint, client: Option<IpAddr>, model: Option<(&str, Option<&Target>)>) -> Result<(), ApiError> {
+/// The key's address and endpoint scopes for one call. Checked before the call's hold is
+/// journaled, so a refused call never reaches an upstream; the model scope needs the resolved
+/// plan and is checked by [`models`].
+pub fn scopes(policy: &KeyPolicy, endpoint: Endpoint, client: Option<IpAddr>) -> Result<(), ApiError> {
     address(policy, client)?;
     if !policy.endpoint_allowed(endpoint) {
         return Err(ApiError::ScopeDenied {
             scope: Scope::Endpoint,
             message: format!("endpoint \"{}\" is not allowed for this key (allowed: {})", endpoint.as_str(), policy.endpoints_text()),
         });
-    }
-    if let Some((sent, target)) = model {
-        let (provider, upstream) = target.map_or(("", ""), |t| (t.provider.as_str(), t.model.as_str()));
-        if !policy.model_allowed(sent, provider, upstream) {
-            return Err(ApiError::ScopeDenied {
-                scope: Scope::Model,
-                message: format!("model \"{sent}\" is not allowed for this key (allowed: {})", policy.models_text()),
-            });
-        }
     }
     Ok(())
 }

@@ -52,7 +52,7 @@ pub async fn retrieve(State(state): State<AppState>, Extension(ctx): Extension<R
 /// The caller, once its address and endpoint scopes allow listing models.
 async fn caller(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap) -> Result<authenticate::Caller, ApiError> {
     let caller = authenticate::from_headers(state, headers, RouteFamily::Inference).await?;
-    authorize::scopes(&caller.secret.policy, Endpoint::Models, ctx.client_ip, None)?;
+    authorize::scopes(&caller.secret.policy, Endpoint::Models, ctx.client_ip)?;
     Ok(caller)
 }
 
