@@ -582,7 +582,16 @@ setup_hub() {
     "${HUB_CMD[@]}" provider add openai --base-url "http://127.0.0.1:$SIM_PORT/v1" --api-key-stdin \
       --data-dir "$HUB_DATA" >>"$out" 2>&1 ||
     { log_tail "$out"; die "aigne-hub provider add failed"; }
-  json=$("${HUB_CMD[@]}" key create --name bench --json --data-dir "$HUB_DATA" 2>>"$out") ||
+  # Every per-call feature on, as a careful production setup would have it: credit billing with
+  # a balance to reserve against, and a key with a model scope, request, token and concurrency
+  # limits and a budget, all far above what the benchmark uses so nothing is refused.
+  "${HUB_CMD[@]}" billing enable --data-dir "$HUB_DATA" >>"$out" 2>&1 ||
+    { log_tail "$out"; die "aigne-hub billing enable failed"; }
+  "${HUB_CMD[@]}" credit grant bench@example.com 1000000000 --data-dir "$HUB_DATA" >>"$out" 2>&1 ||
+    { log_tail "$out"; die "aigne-hub credit grant failed"; }
+  json=$("${HUB_CMD[@]}" key create --name bench --json --data-dir "$HUB_DATA" \
+    --models 'openai/*' --rpm 4000000000 --tpm 1000000000000 --max-concurrency 100000 \
+    --budget 1000000000 --budget-period total 2>>"$out") ||
     { log_tail "$out"; die "aigne-hub key create failed"; }
   HUB_KEY=$(printf '%s' "$json" | sed -n 's/.*"key"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' | head -n 1)
   [[ -n $HUB_KEY ]] || die "could not read the key from 'aigne-hub key create --json' output: $json"

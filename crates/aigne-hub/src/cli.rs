@@ -14,6 +14,10 @@ pub struct Cli {
     /// Log format on stderr: text or json.
     #[arg(long, global = true, env = "AIGNE_HUB_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Threads that run requests (default: the CPUs this process may use). With one, the hub
+    /// runs on a single-threaded scheduler, the cheapest when it is pinned to one core.
+    #[arg(long, global = true, env = "AIGNE_HUB_WORKER_THREADS")]
+    pub worker_threads: Option<usize>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -16,7 +16,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_logging(cli.log_format.as_deref());
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match runtime(cli.worker_threads) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: could not start the async runtime: {e}");
@@ -29,6 +29,20 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The async runtime: one worker thread per CPU this process may use (its affinity mask, so
+/// `taskset` and container CPU sets count), or as asked. With one thread the current-thread
+/// scheduler runs everything on the main thread: no work-stealing queues, no cross-thread
+/// wake-ups, which is what a hub pinned to one core should pay. Blocking work (SQLite, file
+/// I/O of the journal writer) has its own threads either way.
+fn runtime(asked: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+    let threads = asked.filter(|n| *n > 0).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get));
+    if threads == 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()
     }
 }
 

@@ -19,12 +19,26 @@ fn unique_request_ids(records: &[Value]) -> HashSet<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_in_flight_calls_and_loses_no_record() {
+    drain_on_sigterm(None).await;
+}
+
+/// A hub limited to one thread (pinned to one core) runs on the current-thread scheduler: the
+/// same calls, the same drain, the same records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_one_worker_thread_sigterm_drains_in_flight_calls_and_loses_no_record() {
+    drain_on_sigterm(Some("1")).await;
+}
+
+async fn drain_on_sigterm(worker_threads: Option<&str>) {
     let mut env = setup_with(
         SimConfig {
             latency: limits::SLOW_UPSTREAM,
             ..SimConfig::default()
         },
-        |o| o,
+        |o| match worker_threads {
+            Some(n) => o.env("AIGNE_HUB_WORKER_THREADS", n),
+            None => o,
+        },
     )
     .await;
     let calls: Vec<_> = (0..limits::SHUTDOWN_CALLS)
