@@ -254,36 +254,32 @@ impl Store {
 
     /// The owner's active Playground key, created on first use: an inference key limited to chat
     /// whose secret is generated, HMACed like any other and dropped; the hub calls models with
-    /// its principal directly. Concurrent first uses find one key (checked and created in one
-    /// writing transaction).
+    /// its principal directly. Concurrent first uses end with one key: a unique index allows one
+    /// active managed key per user and kind, and the first use that loses reads the winner's.
     pub async fn playground_key(&self, pepper: &hub_core::Pepper, owner_id: &str) -> Result<KeyInfo, StoreError> {
         if let Some(id) = self.managed_key_id(owner_id, MANAGED_PLAYGROUND).await? {
             return self.key_info(&id).await?.ok_or(StoreError::NotFound("key"));
         }
-        let mut tx = self.begin_write().await?;
-        let found = sqlx::query("SELECT id FROM api_keys WHERE owner_id = $1 AND managed = $2 AND revoked_at IS NULL LIMIT 1")
-            .bind(owner_id)
-            .bind(MANAGED_PLAYGROUND)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let created = found.is_none();
-        let id = match found {
-            Some(r) => r.try_get::<String, _>("id")?,
-            None => {
-                let key = hub_core::ApiKey::generate(&mut rand::rngs::OsRng, KeyType::Inference);
-                let hash = key.hash(pepper);
-                let hint = key.hint();
-                let policy = KeyPolicy { endpoints: vec![scopes::Endpoint::Chat], ..KeyPolicy::default() };
-                let new = NewKey { owner_id, name: PLAYGROUND_KEY_NAME, key_type: KeyType::Inference, kid: key.kid(), hash: &hash, hint: &hint, policy: &policy };
-                insert_key(&mut tx, &new, Some(MANAGED_PLAYGROUND)).await?
-            }
+        let made = self.create_playground_key(pepper, owner_id).await;
+        let id = match made {
+            Ok(id) => id,
+            // Another first use won the race (the unique index refused the second key).
+            Err(e) => self.managed_key_id(owner_id, MANAGED_PLAYGROUND).await?.ok_or(e)?,
         };
+        self.key_info(&id).await?.ok_or(StoreError::NotFound("key"))
+    }
+
+    async fn create_playground_key(&self, pepper: &hub_core::Pepper, owner_id: &str) -> Result<String, StoreError> {
+        let key = hub_core::ApiKey::generate(&mut rand::rngs::OsRng, KeyType::Inference);
+        let hash = key.hash(pepper);
+        let hint = key.hint();
+        let policy = KeyPolicy { endpoints: vec![scopes::Endpoint::Chat], ..KeyPolicy::default() };
+        let new = NewKey { owner_id, name: PLAYGROUND_KEY_NAME, key_type: KeyType::Inference, kid: key.kid(), hash: &hash, hint: &hint, policy: &policy };
+        let mut tx = self.begin_write().await?;
+        let id = insert_key(&mut tx, &new, Some(MANAGED_PLAYGROUND)).await?;
         tx.commit().await?;
-        let info = self.key_info(&id).await?.ok_or(StoreError::NotFound("key"))?;
-        if created {
-            self.audit("hub", "key.created", Some(&info.kid), None, Some(&format!("name={:?} type=inference managed=playground", info.name))).await?;
-        }
-        Ok(info)
+        self.audit("hub", "key.created", Some(key.kid()), None, Some(&format!("name={PLAYGROUND_KEY_NAME:?} type=inference managed=playground"))).await?;
+        Ok(id)
     }
 
     /// The owner's active Playground key, if the Playground made one.

@@ -83,6 +83,8 @@ async fn a_playground_chat_streams_and_is_recorded_under_the_users_playground_ke
     assert_eq!(hub.keys().await.unwrap().iter().filter(|k| k["managed"] == "playground").count(), 1);
     let list = ui.get(hub, "/settings/api-keys").await;
     assert!(list.contains("Playground (managed by the hub)"), "the key list names the Playground key");
+    let key_page = ui.get(hub, &format!("/settings/api-keys/{}", str_field(pkey, "kid"))).await;
+    assert!(key_page.contains(r#"id="playground-key""#) && !key_page.contains(r#"id="rotate""#), "no rotation offered for the Playground key");
     let page = ui.get(hub, "/playground").await;
     assert!(page.contains(str_field(pkey, "kid")), "the page names the key it calls with");
 

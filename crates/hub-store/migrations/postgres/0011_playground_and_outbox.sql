@@ -17,3 +17,6 @@ CREATE TABLE alert_deliveries (
     delivered_at BIGINT
 );
 CREATE INDEX alert_deliveries_due ON alert_deliveries(state, next_at);
+
+-- At most one active key of each managed kind per user, also when two first uses race.
+CREATE UNIQUE INDEX api_keys_managed ON api_keys(owner_id, managed) WHERE managed IS NOT NULL AND revoked_at IS NULL;
