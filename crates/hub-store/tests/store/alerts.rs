@@ -68,7 +68,7 @@ pub async fn alerts_round_trip(store: &Store) {
 pub async fn outbox_round_trip(store: &Store) {
     let hour = 3_600_000;
     let without = store.raise_alert(&draft(AlertKind::UsageSpike, "key_x"), hour).await.unwrap().unwrap();
-    assert!(store.alert_deliveries(&[without.id.clone()]).await.unwrap().is_empty(), "no webhook, no delivery");
+    assert!(store.alert_deliveries(std::slice::from_ref(&without.id)).await.unwrap().is_empty(), "no webhook, no delivery");
     let master = ServerSecret([3; 32]);
     store.set_alert_webhook("https://example.com/h", &Secret::new("whsec-store-test-0123456789"), &master).await.unwrap();
     let alert = store.raise_alert(&draft(AlertKind::UsageSpike, "key_y"), hour).await.unwrap().unwrap();
