@@ -383,6 +383,11 @@ async fn a_pending_delivery_survives_a_kill_and_arrives_after_the_restart() {
     .await;
     assert_eq!(delivered["attempts"], attempt, "every POST is counted once: {delivered}");
     assert_eq!(delivered["last_status"], 200);
+    // The Alerts page shows it delivered, and neither the URL nor the secret.
+    let ui = crate::ui_client::Browser::login(&env.hub).await;
+    let page = ui.get(&env.hub, "/alerts").await;
+    assert!(page.contains(r#"data-delivery="delivered""#), "the page shows the delivery");
+    assert!(!page.contains(WEBHOOK_SECRET));
     // Delivered means done: nothing more arrives.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(received.try_recv().is_err(), "a delivered alert is not sent again");

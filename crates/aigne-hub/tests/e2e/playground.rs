@@ -138,3 +138,43 @@ async fn a_user_without_credit_gets_the_hubs_402_message_in_the_playground() {
     assert_eq!(message, api.message);
     assert_eq!(env.sim.stats().chat_requests, 0, "a call refused for credit never reaches the upstream");
 }
+
+/// Scopes and limits set on the Playground key apply to the Playground: a model outside its model
+/// scope is refused with the hub's 403 naming the scope, a requests-per-minute limit with 429,
+/// and the page's model list shrinks to what the key may call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_playground_keys_scopes_and_limits_apply() {
+    let env = setup().await;
+    let hub = &env.hub;
+    let ui = Browser::login(hub).await;
+    let csrf = page_csrf(&ui.get(hub, "/playground").await);
+    let first = send(hub, &ui, Some(&csrf), &conversation("hi")).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let _ = first.text().await.unwrap();
+    let kid = hub.keys().await.unwrap().into_iter().find(|k| k["managed"] == "playground").map(|k| str_field(&k, "kid").to_owned()).unwrap();
+    hub.cli_ok(&["key", "update", &kid, "--models", "openai/gpt-4o", "--rpm", "2"], None).await.unwrap();
+    let refused = eventually(Duration::from_secs(5), "the scope reaches the Playground", || async {
+        let resp = send(hub, &ui, Some(&csrf), &conversation("hi")).await;
+        (resp.status() == StatusCode::FORBIDDEN).then_some(resp)
+    })
+    .await;
+    let body: Value = refused.json().await.unwrap();
+    assert!(str_field(&body["error"], "message").contains("model"), "{body}");
+    let html = ui.get(hub, "/playground").await;
+    assert!(html.contains(r#"<option value="openai/gpt-4o">"#) && !html.contains(&format!(r#"<option value="{MODEL}">"#)), "only the scoped models are offered");
+
+    let mut allowed = conversation("hi");
+    allowed["model"] = json!("openai/gpt-4o");
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let resp = send(hub, &ui, Some(&csrf), &allowed).await;
+        statuses.push(resp.status());
+        if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+            let body: Value = resp.json().await.unwrap();
+            assert!(str_field(&body["error"], "message").contains("requests per minute"), "{body}");
+        } else {
+            let _ = resp.text().await.unwrap();
+        }
+    }
+    assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS), "the key's rpm applies: {statuses:?}");
+}
