@@ -118,6 +118,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
     let watcher_task = tokio::spawn(watcher.run(CHANGE_POLL, from_seq));
     let sweep_task = tokio::spawn(file_store.run_sweeper(FILE_SWEEP, file_retention));
     let detector_task = tokio::spawn(hub_http::monitor::detector::run(state.clone(), alert_events));
+    let outbox_task = tokio::spawn(hub_http::monitor::outbox::run(state.clone()));
     let prune_task = (args.usage_retention_days > 0)
         .then(|| tokio::spawn(store.clone().run_usage_pruner(USAGE_PRUNE, Duration::from_secs(args.usage_retention_days.saturating_mul(86_400)))));
 
@@ -154,6 +155,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
     watcher_task.abort();
     sweep_task.abort();
     detector_task.abort();
+    outbox_task.abort();
     if let Some(t) = prune_task {
         t.abort();
     }

@@ -320,6 +320,26 @@ pub fn webhook_signature(secret: &[u8], unix_secs: i64, body: &[u8]) -> String {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// The first wait after a failed webhook delivery; each further failure doubles it.
+pub const DELIVERY_FIRST_BACKOFF_MS: i64 = 1_000;
+/// The longest wait between two delivery attempts.
+pub const DELIVERY_MAX_BACKOFF_MS: i64 = 10 * 60 * 1_000;
+/// A delivery not accepted this long after its alert was raised is given up (marked failed).
+pub const DELIVERY_GIVE_UP_MS: i64 = 24 * 60 * 60 * 1_000;
+
+/// The wait after attempt number `attempt` (1-based) failed: 1 s, 2 s, 4 s… capped at 10 min.
+pub fn delivery_backoff_ms(attempt: i64) -> i64 {
+    let doublings = u32::try_from(attempt.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+    DELIVERY_FIRST_BACKOFF_MS.saturating_mul(1_i64 << doublings).min(DELIVERY_MAX_BACKOFF_MS)
+}
+
+/// When a delivery raised at `created_ms` tries again after attempt `attempt` failed at
+/// `now_ms`; `None` once that would be past the give-up time.
+pub fn delivery_retry_at(created_ms: i64, attempt: i64, now_ms: i64) -> Option<i64> {
+    let at = now_ms.saturating_add(delivery_backoff_ms(attempt));
+    (at <= created_ms.saturating_add(DELIVERY_GIVE_UP_MS)).then_some(at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,6 +456,20 @@ mod tests {
         assert_eq!(budget_threshold_crossed(0, 10, 0), None);
         let a = budget_alert(SubjectType::Key, "key_1", 100, 130, 100);
         assert_eq!((a.kind, a.severity), (AlertKind::BudgetThreshold, Severity::Critical));
+    }
+
+    #[test]
+    fn deliveries_back_off_doubling_to_ten_minutes_and_give_up_after_a_day() {
+        assert_eq!(delivery_backoff_ms(1), 1_000);
+        assert_eq!(delivery_backoff_ms(2), 2_000);
+        assert_eq!(delivery_backoff_ms(4), 8_000);
+        assert_eq!(delivery_backoff_ms(10), 512_000);
+        assert_eq!(delivery_backoff_ms(11), DELIVERY_MAX_BACKOFF_MS);
+        assert_eq!(delivery_backoff_ms(i64::MAX), DELIVERY_MAX_BACKOFF_MS);
+        assert_eq!(delivery_backoff_ms(0), 1_000);
+        assert_eq!(delivery_retry_at(0, 1, 5_000), Some(6_000));
+        assert_eq!(delivery_retry_at(0, 200, DELIVERY_GIVE_UP_MS - DELIVERY_MAX_BACKOFF_MS), Some(DELIVERY_GIVE_UP_MS));
+        assert_eq!(delivery_retry_at(0, 200, DELIVERY_GIVE_UP_MS - 1), None);
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //!    response; the access log line.
 //!
 //! Route-specific authentication happens in the handlers' first step (inference: bearer key;
-//! admin API: session cookie + CSRF header, or an admin key; UI: session cookie + CSRF field).
+//! admin API: session cookie + CSRF header, or an admin key; UI: session cookie + CSRF field, and
+//! for the Playground's `POST /playground/chat` the CSRF header, the call then running as the
+//! user's hub-managed Playground key).
 
 use axum::middleware;
 use axum::routing::{get, post};

@@ -1,6 +1,8 @@
 //! Alert webhooks: the hub's one outbound call that is not to a model provider. A JSON body is
 //! POSTed with `X-AIGNE-Hub-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`,
-//! signed afresh on each attempt, retried with a doubling back-off on failure.
+//! signed afresh on each attempt. Alert deliveries also carry the alert's id and the attempt's
+//! number (`X-AIGNE-Hub-Alert-Id`, `X-AIGNE-Hub-Delivery-Attempt`): the hub's outbox retries
+//! until a 2xx, so a receiver may see an alert more than once and dedupes on its id.
 
 use std::time::Duration;
 
@@ -9,8 +11,9 @@ use bytes::Bytes;
 use crate::error::ProviderError;
 
 pub const SIGNATURE_HEADER: &str = "x-aigne-hub-signature";
+pub const ALERT_ID_HEADER: &str = "x-aigne-hub-alert-id";
+pub const ATTEMPT_HEADER: &str = "x-aigne-hub-delivery-attempt";
 const TIMEOUT: Duration = Duration::from_secs(10);
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
@@ -40,13 +43,26 @@ impl WebhookClient {
 
     /// One signed POST; a 2xx answer is success.
     pub async fn post(&self, url: &str, secret: &[u8], body: &Bytes) -> Result<u16, WebhookError> {
+        self.send(url, secret, body, None).await
+    }
+
+    /// One signed POST of an alert's delivery, naming the alert and the attempt's number.
+    pub async fn post_attempt(&self, url: &str, secret: &[u8], body: &Bytes, alert_id: &str, attempt: u64) -> Result<u16, WebhookError> {
+        self.send(url, secret, body, Some((alert_id, attempt))).await
+    }
+
+    async fn send(&self, url: &str, secret: &[u8], body: &Bytes, attempt: Option<(&str, u64)>) -> Result<u16, WebhookError> {
         let unix = hub_core::ids::now_ms() / 1000;
         let signature = hub_core::alerts::webhook_signature(secret, unix, body);
-        let res = self
+        let mut req = self
             .inner
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(SIGNATURE_HEADER, signature)
+            .header(SIGNATURE_HEADER, signature);
+        if let Some((id, n)) = attempt {
+            req = req.header(ALERT_ID_HEADER, id).header(ATTEMPT_HEADER, n.to_string());
+        }
+        let res = req
             .body(body.clone())
             .send()
             .await
@@ -58,22 +74,5 @@ impl WebhookClient {
         } else {
             Err(WebhookError::Status(status))
         }
-    }
-
-    /// Up to `attempts` signed POSTs, waiting 1 s, 2 s, 4 s… between them.
-    pub async fn deliver(&self, url: &str, secret: &[u8], body: &Bytes, attempts: u32) -> Result<u16, WebhookError> {
-        let mut wait = FIRST_BACKOFF;
-        let mut last = WebhookError::Unreachable("no attempt".into());
-        for attempt in 1..=attempts.max(1) {
-            match self.post(url, secret, body).await {
-                Ok(status) => return Ok(status),
-                Err(e) => last = e,
-            }
-            if attempt < attempts {
-                tokio::time::sleep(wait).await;
-                wait = wait.saturating_mul(2);
-            }
-        }
-        Err(last)
     }
 }

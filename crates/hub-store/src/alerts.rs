@@ -29,6 +29,68 @@ pub struct Alert {
     pub read_at: Option<i64>,
 }
 
+/// Where an alert's webhook delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> DeliveryState {
+        match s {
+            "delivered" => DeliveryState::Delivered,
+            "failed" => DeliveryState::Failed,
+            _ => DeliveryState::Pending,
+        }
+    }
+}
+
+/// An alert's webhook delivery (the outbox row). Never holds the webhook's URL or secret.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Delivery {
+    pub alert_id: String,
+    pub state: DeliveryState,
+    /// POSTs begun so far.
+    pub attempts: i64,
+    pub created_at: i64,
+    /// The next try (meaningful while pending).
+    pub next_at: i64,
+    pub last_at: Option<i64>,
+    /// The last HTTP status the webhook answered, when it answered.
+    pub last_status: Option<i64>,
+    /// Why the last attempt failed, without the URL.
+    pub last_error: Option<String>,
+    pub delivered_at: Option<i64>,
+}
+
+const DELIVERY_COLUMNS: &str = "d.alert_id, d.state, d.attempts, d.created_at AS d_created_at, d.next_at, d.last_at, d.last_status, d.last_error, d.delivered_at";
+
+fn delivery_from(r: &AnyRow) -> Result<Delivery, StoreError> {
+    let state: String = r.try_get("state")?;
+    Ok(Delivery {
+        alert_id: r.try_get("alert_id")?,
+        state: DeliveryState::parse(&state),
+        attempts: r.try_get("attempts")?,
+        created_at: r.try_get("d_created_at")?,
+        next_at: r.try_get("next_at")?,
+        last_at: r.try_get("last_at")?,
+        last_status: r.try_get("last_status")?,
+        last_error: r.try_get("last_error")?,
+        delivered_at: r.try_get("delivered_at")?,
+    })
+}
+
 /// The webhook as any API shows it: no secret, only its hint.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct WebhookInfo {
@@ -97,6 +159,9 @@ impl Store {
             detail: draft.detail.clone(),
             read_at: None,
         };
+        // The alert and its pending delivery (when a webhook is set) in one transaction: a
+        // stored alert is never left without the delivery a restart resumes.
+        let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO alerts (id, ts, kind, severity, subject_type, subject_id, message, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(&alert.id)
             .bind(alert.ts)
@@ -106,8 +171,19 @@ impl Store {
             .bind(&alert.subject_id)
             .bind(&alert.message)
             .bind(alert.detail.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            "INSERT INTO alert_deliveries (alert_id, state, attempts, created_at, next_at) \
+             SELECT $1, 'pending', 0, $2, $3 FROM alert_webhook WHERE name = $4",
+        )
+        .bind(&alert.id)
+        .bind(now)
+        .bind(now)
+        .bind(WEBHOOK_NAME)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(Some(alert))
     }
 
@@ -116,6 +192,82 @@ impl Store {
         let sql = format!("SELECT {ALERT_COLUMNS} FROM alerts ORDER BY CASE WHEN read_at IS NULL THEN 0 ELSE 1 END, ts DESC, id DESC LIMIT $1");
         let rows = sqlx::query(&sql).bind(limit.clamp(1, 1000)).fetch_all(&self.pool).await?;
         rows.iter().map(alert_from).collect()
+    }
+
+    /// The webhook delivery of each of `alert_ids` that has one.
+    pub async fn alert_deliveries(&self, alert_ids: &[String]) -> Result<Vec<Delivery>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in alert_ids.chunks(100) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("SELECT {DELIVERY_COLUMNS} FROM alert_deliveries d WHERE d.alert_id IN ({})", marks.join(", "));
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.push(delivery_from(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Pending deliveries whose next try is due at `now`, oldest first, with their alerts.
+    pub async fn due_deliveries(&self, now: i64, limit: i64) -> Result<Vec<(Alert, Delivery)>, StoreError> {
+        let sql = format!(
+            "SELECT {}, {DELIVERY_COLUMNS} FROM alert_deliveries d JOIN alerts a ON a.id = d.alert_id \
+             WHERE d.state = 'pending' AND d.next_at <= $1 ORDER BY d.next_at, d.alert_id LIMIT $2",
+            ALERT_COLUMNS.split(", ").map(|c| format!("a.{c}")).collect::<Vec<_>>().join(", ")
+        );
+        let rows = sqlx::query(&sql).bind(now).bind(limit.clamp(1, 1000)).fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((alert_from(r)?, delivery_from(r)?))).collect()
+    }
+
+    /// The earliest next try of any pending delivery.
+    pub async fn next_delivery_at(&self) -> Result<Option<i64>, StoreError> {
+        let r = sqlx::query("SELECT MIN(next_at) AS t FROM alert_deliveries WHERE state = 'pending'").fetch_one(&self.pool).await?;
+        Ok(r.try_get("t")?)
+    }
+
+    /// Claims the next attempt of a pending delivery before it is made: counts it and moves the
+    /// next try to `retry_at`, so an attempt cut short by a stop is retried, never lost, and
+    /// every POST carries its own attempt number. Answers that number, or `None` when the
+    /// delivery is no longer pending.
+    pub async fn begin_delivery_attempt(&self, alert_id: &str, now: i64, retry_at: i64) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query("SELECT attempts FROM alert_deliveries WHERE alert_id = $1 AND state = 'pending' AND next_at <= $2")
+            .bind(alert_id)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let attempt = row.try_get::<i64, _>("attempts")? + 1;
+        sqlx::query("UPDATE alert_deliveries SET attempts = $1, last_at = $2, next_at = $3 WHERE alert_id = $4")
+            .bind(attempt)
+            .bind(now)
+            .bind(retry_at)
+            .bind(alert_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(attempt))
+    }
+
+    /// Records how an attempt ended: delivered, still pending (its next try was set when it was
+    /// claimed), or failed for good.
+    pub async fn finish_delivery_attempt(&self, alert_id: &str, state: DeliveryState, status: Option<u16>, error: Option<&str>, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE alert_deliveries SET state = $1, last_status = $2, last_error = $3, \
+             delivered_at = CASE WHEN $4 = 1 THEN $5 ELSE delivered_at END WHERE alert_id = $6",
+        )
+        .bind(state.as_str())
+        .bind(status.map(i64::from))
+        .bind(error)
+        .bind(i64::from(state == DeliveryState::Delivered))
+        .bind(now)
+        .bind(alert_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     pub async fn unread_alert_count(&self) -> Result<i64, StoreError> {

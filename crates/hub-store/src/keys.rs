@@ -62,6 +62,9 @@ pub struct KeyInfo {
     pub budget_period: Option<&'static str>,
     /// End of the grace period of the secret a rotation replaced, while it still works.
     pub previous_secret_until: Option<i64>,
+    /// Set when the hub manages the key for its owner: `playground`, the key the Playground
+    /// page calls models with (its secret was never shown to anyone).
+    pub managed: Option<String>,
     #[serde(skip)]
     pub policy: KeyPolicy,
 }
@@ -153,7 +156,7 @@ fn secret_from(r: &AnyRow) -> Result<StoredSecret, StoreError> {
 const INFO_SELECT: &str = "SELECT k.id, k.name, k.key_type, k.owner_id, u.email, k.created_at, k.revoked_at, k.last_used_at, \
      k.last_used_ip, k.request_count, k.tokens_in, k.tokens_out, s.kid, s.hint, \
      k.allowed_models, k.allowed_endpoints, k.allowed_ips, k.rpm_limit, k.tpm_limit, k.max_concurrency, k.expires_at AS key_expires_at, \
-     k.budget, k.budget_period, k.budget_since, \
+     k.budget, k.budget_period, k.budget_since, k.managed, \
      (SELECT MAX(s3.expires_at) FROM api_key_secrets s3 WHERE s3.key_id = k.id) AS grace_until \
      FROM api_keys k JOIN users u ON u.id = k.owner_id \
      JOIN api_key_secrets s ON s.key_id = k.id AND s.created_at = (SELECT MAX(s2.created_at) FROM api_key_secrets s2 WHERE s2.key_id = k.id)";
@@ -172,6 +175,7 @@ fn info_from(r: &AnyRow) -> Result<KeyInfo, StoreError> {
         budget: policy.budget.map(|b| b.limit.to_string()),
         budget_period: policy.budget.map(|b| b.period.as_str()),
         previous_secret_until: grace_until.filter(|t| *t > now_ms()),
+        managed: r.try_get("managed")?,
         policy,
         id: r.try_get("id")?,
         kid: r.try_get("kid")?,
@@ -190,6 +194,46 @@ fn info_from(r: &AnyRow) -> Result<KeyInfo, StoreError> {
     })
 }
 
+/// The `managed` mark of the Playground key.
+pub const MANAGED_PLAYGROUND: &str = "playground";
+/// The Playground key's name in its owner's key list.
+pub const PLAYGROUND_KEY_NAME: &str = "Playground (managed by the hub)";
+
+/// Inserts a key and its first secret in the caller's transaction; answers the key's id.
+async fn insert_key(tx: &mut sqlx::Transaction<'static, sqlx::Any>, new: &NewKey<'_>, managed: Option<&str>) -> Result<String, StoreError> {
+    let name = normalize_key_name(new.name)?;
+    let taken = sqlx::query("SELECT 1 AS x FROM api_keys WHERE owner_id = $1 AND name = $2 AND revoked_at IS NULL")
+        .bind(new.owner_id)
+        .bind(&name)
+        .fetch_optional(&mut **tx)
+        .await?;
+    if taken.is_some() {
+        return Err(StoreError::Conflict(format!("an active key named {name:?} already exists")));
+    }
+    let id = new_id("key");
+    let now = now_ms();
+    sqlx::query("INSERT INTO api_keys (id, owner_id, name, key_type, created_at, managed) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(&id)
+        .bind(new.owner_id)
+        .bind(&name)
+        .bind(new.key_type.as_str())
+        .bind(now)
+        .bind(managed)
+        .execute(&mut **tx)
+        .await?;
+    write_policy(&mut *tx, &id, new.policy).await?;
+    sqlx::query("INSERT INTO api_key_secrets (kid, key_id, secret_hash, hint, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(new.kid)
+        .bind(&id)
+        .bind(new.hash.0.to_vec())
+        .bind(new.hint)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    record_change_in(&mut *tx, ChangeKind::Key, &id, now).await?;
+    Ok(id)
+}
+
 pub struct NewKey<'a> {
     pub owner_id: &'a str,
     pub name: &'a str,
@@ -202,38 +246,57 @@ pub struct NewKey<'a> {
 
 impl Store {
     pub async fn create_key(&self, new: NewKey<'_>) -> Result<KeyInfo, StoreError> {
-        let name = normalize_key_name(new.name)?;
         let mut tx = self.begin_write().await?;
-        let taken = sqlx::query("SELECT 1 AS x FROM api_keys WHERE owner_id = $1 AND name = $2 AND revoked_at IS NULL")
-            .bind(new.owner_id)
-            .bind(&name)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if taken.is_some() {
-            return Err(StoreError::Conflict(format!("an active key named {name:?} already exists")));
-        }
-        let id = new_id("key");
-        let now = now_ms();
-        sqlx::query("INSERT INTO api_keys (id, owner_id, name, key_type, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&id)
-            .bind(new.owner_id)
-            .bind(&name)
-            .bind(new.key_type.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        write_policy(&mut tx, &id, new.policy).await?;
-        sqlx::query("INSERT INTO api_key_secrets (kid, key_id, secret_hash, hint, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(new.kid)
-            .bind(&id)
-            .bind(new.hash.0.to_vec())
-            .bind(new.hint)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        record_change_in(&mut tx, ChangeKind::Key, &id, now).await?;
+        let id = insert_key(&mut tx, &new, None).await?;
         tx.commit().await?;
         self.key_info(&id).await?.ok_or(StoreError::NotFound("key"))
+    }
+
+    /// The owner's active Playground key, created on first use: an inference key limited to chat
+    /// whose secret is generated, HMACed like any other and dropped; the hub calls models with
+    /// its principal directly. Concurrent first uses end with one key: a unique index allows one
+    /// active managed key per user and kind, and the first use that loses reads the winner's.
+    pub async fn playground_key(&self, pepper: &hub_core::Pepper, owner_id: &str) -> Result<KeyInfo, StoreError> {
+        if let Some(id) = self.managed_key_id(owner_id, MANAGED_PLAYGROUND).await? {
+            return self.key_info(&id).await?.ok_or(StoreError::NotFound("key"));
+        }
+        let made = self.create_playground_key(pepper, owner_id).await;
+        let id = match made {
+            Ok(id) => id,
+            // Another first use won the race (the unique index refused the second key).
+            Err(e) => self.managed_key_id(owner_id, MANAGED_PLAYGROUND).await?.ok_or(e)?,
+        };
+        self.key_info(&id).await?.ok_or(StoreError::NotFound("key"))
+    }
+
+    async fn create_playground_key(&self, pepper: &hub_core::Pepper, owner_id: &str) -> Result<String, StoreError> {
+        let key = hub_core::ApiKey::generate(&mut rand::rngs::OsRng, KeyType::Inference);
+        let hash = key.hash(pepper);
+        let hint = key.hint();
+        let policy = KeyPolicy { endpoints: vec![scopes::Endpoint::Chat], ..KeyPolicy::default() };
+        let new = NewKey { owner_id, name: PLAYGROUND_KEY_NAME, key_type: KeyType::Inference, kid: key.kid(), hash: &hash, hint: &hint, policy: &policy };
+        let mut tx = self.begin_write().await?;
+        let id = insert_key(&mut tx, &new, Some(MANAGED_PLAYGROUND)).await?;
+        tx.commit().await?;
+        self.audit("hub", "key.created", Some(key.kid()), None, Some(&format!("name={PLAYGROUND_KEY_NAME:?} type=inference managed=playground"))).await?;
+        Ok(id)
+    }
+
+    /// The owner's active Playground key, if the Playground made one.
+    pub async fn find_playground_key(&self, owner_id: &str) -> Result<Option<KeyInfo>, StoreError> {
+        match self.managed_key_id(owner_id, MANAGED_PLAYGROUND).await? {
+            Some(id) => self.key_info(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn managed_key_id(&self, owner_id: &str, managed: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT id FROM api_keys WHERE owner_id = $1 AND managed = $2 AND revoked_at IS NULL LIMIT 1")
+            .bind(owner_id)
+            .bind(managed)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| r.try_get::<String, _>("id")).transpose().map_err(StoreError::from)
     }
 
     pub async fn key_info(&self, key_id: &str) -> Result<Option<KeyInfo>, StoreError> {
@@ -438,6 +501,10 @@ impl Store {
         let info = self.key_by_ref(kid_or_id).await?.ok_or(StoreError::NotFound("key"))?;
         if info.revoked_at.is_some() {
             return Err(StoreError::Conflict("a revoked key cannot be rotated".into()));
+        }
+        if info.managed.is_some() {
+            // A new secret would be shown once; a managed key's secret is never shown.
+            return Err(StoreError::Invalid("the Playground key is managed by the hub and has no secret to rotate; revoke it and the Playground creates a new one".into()));
         }
         let key_type = KeyType::parse(&info.key_type).unwrap_or(KeyType::Inference);
         let key = hub_core::ApiKey::generate(&mut rand::rngs::OsRng, key_type);

@@ -176,6 +176,23 @@ async fn a_credential_the_provider_refuses_is_set_aside_with_an_alert() {
 async fn webhook_receiver() -> (String, mpsc::Receiver<(String, String)>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hooks/aigne", listener.local_addr().unwrap());
+    let mut full = serve_webhook(listener);
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(async move {
+        while let Some((head, body)) = full.recv().await {
+            let _ = tx.send((header_of(&head, "x-aigne-hub-signature"), body)).await;
+        }
+    });
+    (url, rx)
+}
+
+/// The value of one header in a request head ("" when absent).
+fn header_of(head: &str, name: &str) -> String {
+    head.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_owned())).unwrap_or_default()
+}
+
+/// Answers 200 to every request on `listener`, handing its head and body to the test.
+fn serve_webhook(listener: TcpListener) -> mpsc::Receiver<(String, String)> {
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
@@ -203,17 +220,13 @@ async fn webhook_receiver() -> (String, mpsc::Receiver<(String, String)>) {
                     buf.extend_from_slice(&chunk[..n]);
                 }
                 let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                let signature = head
-                    .lines()
-                    .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("x-aigne-hub-signature")).map(|(_, v)| v.trim().to_owned()))
-                    .unwrap_or_default();
                 let body = String::from_utf8_lossy(&buf[head_end..]).to_string();
                 let _ = sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
-                let _ = tx.send((signature, body)).await;
+                let _ = tx.send((head, body)).await;
             });
         }
     });
-    (url, rx)
+    rx
 }
 
 /// Checks `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>` independently of the hub.
@@ -317,4 +330,65 @@ async fn spending_a_balance_raises_threshold_alerts_about_the_user() {
     .await;
     assert!(found.iter().any(|a| a["message"].as_str().is_some_and(|m| m.starts_with("50%"))), "{found:?}");
     expect_error(chat(&env.hub, &env.key.key, &call).await, 402, "the balance is spent").await;
+}
+
+/// The webhook is down when an alert is raised and the hub is killed while the delivery waits:
+/// after a restart, with the receiver up, the delivery arrives once, signed, naming its alert and
+/// the attempt number the hub counted (the attempts made before the kill plus this one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_delivery_survives_a_kill_and_arrives_after_the_restart() {
+    let mut env = setup_with(SimConfig::default(), |o| o.serve_arg("--alert-failed-attempts").serve_arg("3")).await;
+    let admin = admin_key(&env.hub).await;
+    // A free port with nobody listening yet: the receiver is down.
+    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = reserved.local_addr().unwrap();
+    drop(reserved);
+    let url = format!("http://{address}/hooks/aigne");
+    let set = env.hub.client().put(env.hub.url("/api/admin/alerts/webhook")).bearer_auth(&admin.key).json(&json!({"url": url, "secret": WEBHOOK_SECRET})).send().await.unwrap();
+    assert_eq!(set.status(), 200);
+    for i in 0..3 {
+        let forged = hub_testkit::forge_key(&env.key.kid, &hub_testkit::base62_string(i, 43));
+        assert_eq!(chat(&env.hub, &forged, &hello()).await.status(), 401);
+    }
+    let alert = wait_for_kind(&env.hub, &admin, "failed_attempts").await.remove(0);
+    let alert_id = str_field(&alert, "id").to_owned();
+    let failing = eventually(Duration::from_secs(10), "a failed attempt recorded", || async {
+        let all = alerts(&env.hub, &admin).await;
+        let d = all.iter().find(|a| a["id"] == alert_id.as_str())?["delivery"].clone();
+        (d["state"] == "pending" && d["attempts"].as_i64().is_some_and(|n| n >= 1) && d["last_error"].is_string()).then_some(d)
+    })
+    .await;
+    assert!(failing["last_status"].is_null(), "nothing answered: {failing}");
+    assert!(!failing.to_string().contains(WEBHOOK_SECRET) && !failing.to_string().contains(&url), "a delivery shows neither the secret nor the URL: {failing}");
+
+    env.hub.kill9().await.unwrap();
+    let before_restart = failing["attempts"].as_i64().unwrap_or(0);
+    let mut received = serve_webhook(TcpListener::bind(address).await.unwrap());
+    env.hub.restart().await.unwrap();
+
+    let (head, body) = tokio::time::timeout(Duration::from_secs(30), received.recv()).await.expect("the delivery arrives after the restart").unwrap();
+    assert_signed(&header_of(&head, "x-aigne-hub-signature"), &body);
+    let event: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(event["id"], alert_id.as_str(), "the payload carries the alert's id");
+    assert_eq!(event["kind"], "failed_attempts");
+    assert_eq!(header_of(&head, "x-aigne-hub-alert-id"), alert_id);
+    let attempt: i64 = header_of(&head, "x-aigne-hub-delivery-attempt").parse().unwrap();
+    assert!(attempt > before_restart, "attempt {attempt} follows the {before_restart} made before the kill");
+
+    let delivered = eventually(Duration::from_secs(5), "the delivery marked delivered", || async {
+        let all = alerts(&env.hub, &admin).await;
+        let d = all.iter().find(|a| a["id"] == alert_id.as_str())?["delivery"].clone();
+        (d["state"] == "delivered").then_some(d)
+    })
+    .await;
+    assert_eq!(delivered["attempts"], attempt, "every POST is counted once: {delivered}");
+    assert_eq!(delivered["last_status"], 200);
+    // The Alerts page shows it delivered, and neither the URL nor the secret.
+    let ui = crate::ui_client::Browser::login(&env.hub).await;
+    let page = ui.get(&env.hub, "/alerts").await;
+    assert!(page.contains(r#"data-delivery="delivered""#), "the page shows the delivery");
+    assert!(!page.contains(WEBHOOK_SECRET));
+    // Delivered means done: nothing more arrives.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(received.try_recv().is_err(), "a delivered alert is not sent again");
 }

@@ -23,6 +23,7 @@ mod idempotency;
 mod images;
 mod metrics;
 mod model_status;
+mod playground;
 mod provider_anthropic;
 mod provider_bedrock;
 mod provider_google;

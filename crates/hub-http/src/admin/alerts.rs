@@ -43,8 +43,22 @@ struct ListQuery {
 async fn list(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Result<Response, AdminError> {
     admin(&state, &headers, false).await?;
     let alerts: Vec<Alert> = state.store.list_alerts(q.limit.unwrap_or(DEFAULT_LIST)).await?;
+    let ids: Vec<String> = alerts.iter().map(|a| a.id.clone()).collect();
+    let mut deliveries: std::collections::HashMap<String, hub_store::alerts::Delivery> =
+        state.store.alert_deliveries(&ids).await?.into_iter().map(|d| (d.alert_id.clone(), d)).collect();
+    let listed: Vec<serde_json::Value> = alerts
+        .into_iter()
+        .map(|a| {
+            let delivery = deliveries.remove(&a.id);
+            let mut v = json!(a);
+            if let Some(o) = v.as_object_mut() {
+                o.insert("delivery".into(), json!(delivery));
+            }
+            v
+        })
+        .collect();
     let unread = refresh_unread(&state).await?;
-    Ok(Json(json!({"alerts": alerts, "unread": unread})).into_response())
+    Ok(Json(json!({"alerts": listed, "unread": unread})).into_response())
 }
 
 /// Re-counts unread alerts for the navigation badge and answers the count.

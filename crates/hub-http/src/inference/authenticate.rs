@@ -51,6 +51,11 @@ pub async fn authenticate(state: &AppState, token: &str, family: RouteFamily) ->
 /// (repeated failures against one kid); the client sees the same answer either way.
 async fn check(state: &AppState, key: &ApiKey) -> Result<Caller, ApiError> {
     let secret = state.keys.lookup(key).await?.ok_or(AuthFailure::UnknownKey)?;
+    status(secret)
+}
+
+/// The key's status: revoked, expired, a rotated-out secret past its grace, a disabled owner.
+fn status(secret: Arc<StoredSecret>) -> Result<Caller, ApiError> {
     let now = hub_core::ids::now_ms();
     if secret.revoked_at.is_some() {
         return Err(AuthFailure::RevokedKey.into());
@@ -65,6 +70,16 @@ async fn check(state: &AppState, key: &ApiKey) -> Result<Caller, ApiError> {
         return Err(AuthFailure::OwnerDisabled.into());
     }
     Ok(Caller { secret })
+}
+
+/// The principal of a key the hub manages for a signed-in user (the Playground key), for a call
+/// the hub makes on the user's behalf without the key's secret: its current secret as stored,
+/// read fresh (revocation, owner status, scopes and limits as of now), then the same status
+/// checks as a presented key.
+pub async fn managed(state: &AppState, key_id: &str) -> Result<Caller, ApiError> {
+    let secrets = state.store.secrets_of_key(key_id).await?;
+    let current = secrets.into_iter().find(|s| s.expires_at.is_none()).ok_or(AuthFailure::UnknownKey)?;
+    status(Arc::new(current))
 }
 
 /// The key of an Anthropic-style client: `x-api-key` (what Anthropic SDKs send), else bearer.

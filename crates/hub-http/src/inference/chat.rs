@@ -73,19 +73,25 @@ pub async fn run(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, body: 
         Dialect::OpenAi | Dialect::Aigne | Dialect::AigneLegacy { .. } => authenticate::from_headers(state, headers, RouteFamily::Inference).await?,
     };
     let bytes = body::read_limited(body, state.config.max_body_bytes).await?;
+    run_as(state, ctx, &caller, project(headers), &bytes, dialect).await
+}
+
+/// Every step after authentication, for a caller already known: the API routes above, and the
+/// Playground page, which calls as its user's hub-managed key (`ui/playground.rs`).
+pub async fn run_as(state: &AppState, ctx: &RequestCtx, caller: &authenticate::Caller, project: Option<String>, bytes: &[u8], dialect: Dialect) -> Result<Response, ApiError> {
     let mut req: ChatRequest = match dialect {
-        Dialect::OpenAi => body::parse_json(&bytes)?,
-        Dialect::Aigne => aigne::parse_chat(&bytes)?,
-        Dialect::Anthropic => messages::parse(&bytes)?,
-        Dialect::AigneLegacy { event_stream } => aigne::parse_legacy_chat(&bytes, event_stream)?,
+        Dialect::OpenAi => body::parse_json(bytes)?,
+        Dialect::Aigne => aigne::parse_chat(bytes)?,
+        Dialect::Anthropic => messages::parse(bytes)?,
+        Dialect::AigneLegacy { event_stream } => aigne::parse_legacy_chat(bytes, event_stream)?,
     };
     validate::chat_request(&req).map_err(|e| ApiError::bad_request(Some(e.param), e.message))?;
     let (text_bytes, messages) = validate::text_size(&req);
     let est_input = estimate_tokens_from_bytes(text_bytes, messages);
-    let intent = CallIntent { project: project(headers), endpoint: dialect.endpoint(), scope: Endpoint::Chat, model: &req.model, stream: req.is_stream(), est_input_tokens: est_input, max_output_tokens: req.output_limit().map(u64::from), choices: u64::from(req.n.unwrap_or(1).max(1)), images: 0 };
-    let mut guard = admit::admit(state, &caller, ctx, intent).await?;
+    let intent = CallIntent { project, endpoint: dialect.endpoint(), scope: Endpoint::Chat, model: &req.model, stream: req.is_stream(), est_input_tokens: est_input, max_output_tokens: req.output_limit().map(u64::from), choices: u64::from(req.n.unwrap_or(1).max(1)), images: 0 };
+    let mut guard = admit::admit(state, caller, ctx, intent).await?;
     let mut plan = guard.check(resolve::plan(state, &req.model))?;
-    let scoped = guard.enforce(&caller, ctx, &req.model, &mut plan);
+    let scoped = guard.enforce(caller, ctx, &req.model, &mut plan);
     guard.check(scoped)?;
     if let Some(first) = plan.preferred() {
         guard.name_target(first);

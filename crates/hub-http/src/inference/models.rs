@@ -13,7 +13,7 @@ use hub_core::{ModelRef, ProviderKind};
 use serde::Serialize;
 
 use axum::Extension;
-use hub_core::scopes::Endpoint;
+use hub_core::scopes::{Endpoint, KeyPolicy};
 
 use crate::context::RequestCtx;
 use crate::error::ApiError;
@@ -57,28 +57,36 @@ async fn caller(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap) -> Resu
 }
 
 /// Whether the key's model scope lets it call this catalog model.
-fn callable(caller: &authenticate::Caller, provider: &str, m: &CatalogModel) -> bool {
-    let p = &caller.secret.policy;
+fn callable(p: &KeyPolicy, provider: &str, m: &CatalogModel) -> bool {
     p.models.is_empty() || p.model_allowed(m.id, provider, m.id)
 }
 
 async fn run_list(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap) -> Result<Response, ApiError> {
     let caller = caller(state, ctx, headers).await?;
-    let mut data: Vec<ModelObject> =
-        available(state).into_iter().filter(|(provider, m)| callable(&caller, provider, m)).map(|(provider, m)| object(&provider, m)).collect();
-    data.extend(state.providers.aliases().into_iter().filter(|(name, chain)| alias_callable(&caller, name, chain)).map(|(name, _)| alias_object(name)));
-    Ok(json(&ModelList { object: "list", data }))
+    Ok(json(&ModelList { object: "list", data: callable_objects(state, &caller.secret.policy) }))
+}
+
+/// The models and aliases a key with this policy may call, as `GET /v1/models` lists them.
+fn callable_objects(state: &AppState, p: &KeyPolicy) -> Vec<ModelObject> {
+    let mut data: Vec<ModelObject> = available(state).into_iter().filter(|(provider, m)| callable(p, provider, m)).map(|(provider, m)| object(&provider, m)).collect();
+    data.extend(state.providers.aliases().into_iter().filter(|(name, chain)| alias_callable(p, name, chain)).map(|(name, _)| alias_object(name)));
+    data
+}
+
+/// The ids `GET /v1/models` lists for a key with this policy (the Playground's model picker).
+pub(crate) fn callable_ids(state: &AppState, p: &KeyPolicy) -> Vec<String> {
+    callable_objects(state, p).into_iter().map(|m| m.id).collect()
 }
 
 async fn run_retrieve(state: &AppState, ctx: &RequestCtx, headers: &HeaderMap, id: &str) -> Result<Response, ApiError> {
     let caller = caller(state, ctx, headers).await?;
-    if state.providers.alias(id).is_some_and(|chain| alias_callable(&caller, id, &chain)) {
+    if state.providers.alias(id).is_some_and(|chain| alias_callable(&caller.secret.policy, id, &chain)) {
         return Ok(json(&alias_object(id.to_owned())));
     }
     let found = ModelRef::parse(id, |p| state.providers.is_provider_name(p)).ok().and_then(|r| {
         let name = r.provider?;
         let canonical = ProviderKind::parse(&name).filter(|k| *k != ProviderKind::Custom).map_or(name, |k| k.name().to_owned());
-        available(state).into_iter().find(|(provider, m)| *provider == canonical && m.id == r.model && callable(&caller, provider, m))
+        available(state).into_iter().find(|(provider, m)| *provider == canonical && m.id == r.model && callable(&caller.secret.policy, provider, m))
     });
     match found {
         Some((provider, m)) => Ok(json(&object(&provider, m))),
@@ -103,8 +111,7 @@ fn object(provider: &str, m: &CatalogModel) -> ModelObject {
 }
 
 /// An alias is listed when the key may call its name or any model of its chain.
-fn alias_callable(caller: &authenticate::Caller, name: &str, chain: &[String]) -> bool {
-    let p = &caller.secret.policy;
+fn alias_callable(p: &KeyPolicy, name: &str, chain: &[String]) -> bool {
     p.models.is_empty()
         || p.model_allowed(name, "", "")
         || chain.iter().any(|t| t.split_once('/').is_some_and(|(provider, model)| p.model_allowed(t, provider, model)))

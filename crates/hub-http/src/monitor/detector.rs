@@ -1,7 +1,7 @@
 //! The alert detector: a background task fed by the monitor's bounded event queue (calls and
 //! authentication failures) and by a once-a-second look at credential health. It applies the
 //! rules of `hub_core::alerts`, stores alerts (one per kind and subject per cool-down), and hands
-//! new ones to the webhook sender. Nothing here runs on a request's path.
+//! new ones to the webhook outbox (`outbox.rs`). Nothing here runs on a request's path.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -22,9 +22,6 @@ const TICK: Duration = Duration::from_secs(1);
 const UNREAD_REFRESH_TICKS: u32 = 5;
 /// Kids whose failed attempts are counted at once (beyond that, new kids wait for room).
 const MAX_TRACKED_KIDS: usize = 10_000;
-/// Alerts waiting for the webhook before new ones are not sent (they stay in the UI).
-const DELIVERY_QUEUE: usize = 256;
-const WEBHOOK_ATTEMPTS: u32 = 5;
 
 struct Detector {
     thresholds: Thresholds,
@@ -35,14 +32,11 @@ struct Detector {
     set_aside: HashSet<String>,
     /// When each (kind, subject) last raised (or was looked at for) an alert.
     raised: HashMap<(AlertKind, String), i64>,
-    deliveries: mpsc::Sender<Alert>,
     ticks: u32,
 }
 
 /// Runs until the event queue closes (the server's state is dropped).
 pub async fn run(state: AppState, mut events: mpsc::Receiver<Event>) {
-    let (deliveries, queue) = mpsc::channel(DELIVERY_QUEUE);
-    tokio::spawn(deliver_webhooks(state.clone(), queue));
     let mut d = Detector {
         thresholds: state.config.alerts,
         last_use: HashMap::new(),
@@ -51,7 +45,6 @@ pub async fn run(state: AppState, mut events: mpsc::Receiver<Event>) {
         failures: FailedAttempts::new(MAX_TRACKED_KIDS),
         set_aside: HashSet::new(),
         raised: HashMap::new(),
-        deliveries,
         ticks: 0,
     };
     if let Err(e) = d.load(&state).await {
@@ -210,9 +203,8 @@ impl Detector {
             Ok(Some(alert)) => {
                 tracing::info!(kind = %alert.kind, subject_type = %alert.subject_type, subject = %alert.subject_id, "alert raised");
                 state.monitor.set_unread_alerts(state.monitor.unread_alerts() + 1);
-                if self.deliveries.try_send(alert).is_err() {
-                    tracing::warn!("alert webhook queue is full; the alert is in the UI only");
-                }
+                // Its delivery, if a webhook is set, was stored with it: the outbox sends it.
+                state.monitor.outbox.notify_one();
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "could not store an alert"),
@@ -244,22 +236,4 @@ pub fn webhook_body(alert: &Alert, public_url: &str) -> Bytes {
         "url": format!("{}/alerts", public_url.trim_end_matches('/')),
     });
     Bytes::from(body.to_string())
-}
-
-/// Sends stored alerts to the webhook one at a time, each with retries.
-async fn deliver_webhooks(state: AppState, mut queue: mpsc::Receiver<Alert>) {
-    while let Some(alert) = queue.recv().await {
-        let hook = match state.store.alert_webhook(&state.master_key).await {
-            Ok(Some(h)) => h,
-            Ok(None) => continue,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read the alert webhook");
-                continue;
-            }
-        };
-        let body = webhook_body(&alert, &state.config.public_url);
-        if let Err(e) = state.monitor.webhooks.deliver(&hook.url, hook.secret.expose().as_bytes(), &body, WEBHOOK_ATTEMPTS).await {
-            tracing::warn!(error = %e, alert = %alert.id, attempts = WEBHOOK_ATTEMPTS, "alert webhook delivery failed");
-        }
-    }
 }

@@ -8,6 +8,7 @@
 pub mod detector;
 pub mod histogram;
 pub mod metrics;
+pub mod outbox;
 pub mod routed;
 
 use std::net::IpAddr;
@@ -42,6 +43,8 @@ pub struct Monitor {
     pub calls: CallMetrics,
     pub routed: RoutedBook,
     pub webhooks: WebhookClient,
+    /// Wakes the webhook outbox (`outbox.rs`) when an alert with a delivery was stored.
+    pub outbox: tokio::sync::Notify,
     events: mpsc::Sender<Event>,
     unread_alerts: AtomicI64,
 }
@@ -50,7 +53,7 @@ impl Monitor {
     /// The monitor and the receiving end of its event queue, for [`detector::run`].
     pub fn new(webhooks: WebhookClient) -> (Monitor, mpsc::Receiver<Event>) {
         let (events, rx) = mpsc::channel(EVENT_QUEUE);
-        let m = Monitor { calls: CallMetrics::default(), routed: RoutedBook::default(), webhooks, events, unread_alerts: AtomicI64::new(0) };
+        let m = Monitor { calls: CallMetrics::default(), routed: RoutedBook::default(), webhooks, outbox: tokio::sync::Notify::new(), events, unread_alerts: AtomicI64::new(0) };
         (m, rx)
     }
 

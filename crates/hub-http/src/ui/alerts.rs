@@ -7,7 +7,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use hub_core::alerts::AlertKind;
-use hub_store::alerts::Alert;
+use std::collections::HashMap;
+
+use hub_store::alerts::{Alert, Delivery, DeliveryState};
 use hub_store::sessions::Session;
 use serde::Deserialize;
 
@@ -29,6 +31,8 @@ pub struct AlertRow {
     pub subject: String,
     pub link: String,
     pub unread: bool,
+    /// The webhook delivery: its state (`delivered`, `pending`, `failed`) and a line about it.
+    pub delivery: Option<(&'static str, String)>,
 }
 
 #[derive(Template)]
@@ -55,7 +59,23 @@ fn title(kind: &str) -> &'static str {
     }
 }
 
-fn row(a: Alert) -> AlertRow {
+/// One line about a delivery: when it arrived, when it is tried next, or why it failed.
+fn delivery_line(d: &Delivery) -> (&'static str, String) {
+    let last = match (d.last_status, d.last_error.as_deref()) {
+        (Some(s), _) => format!("last answer HTTP {s}"),
+        (None, Some(e)) => format!("last attempt: {e}"),
+        (None, None) => "not tried yet".to_owned(),
+    };
+    let attempts = if d.attempts == 1 { "1 attempt".to_owned() } else { format!("{} attempts", d.attempts) };
+    let line = match d.state {
+        DeliveryState::Delivered => format!("delivered {} ({attempts})", format_time(d.delivered_at.unwrap_or(d.next_at))),
+        DeliveryState::Pending => format!("pending: {attempts}, next try {}; {last}", format_time(d.next_at)),
+        DeliveryState::Failed => format!("failed after {attempts}; {last}"),
+    };
+    (d.state.as_str(), line)
+}
+
+fn row(a: Alert, delivery: Option<&Delivery>) -> AlertRow {
     let (subject, link) = match a.subject_type.as_str() {
         "credential" => (format!("credential {}", a.subject_id), "/settings/providers".to_owned()),
         "kid" => (format!("kid {}", a.subject_id), format!("/settings/api-keys/{}", a.subject_id)),
@@ -72,6 +92,7 @@ fn row(a: Alert) -> AlertRow {
         message: a.message,
         subject,
         link,
+        delivery: delivery.map(delivery_line),
     }
 }
 
@@ -93,7 +114,13 @@ async fn page(state: &AppState, s: &Session, extra: Extra, status: StatusCode) -
     let alerts = state.store.list_alerts(SHOWN).await.map_err(storage_failure)?;
     refresh_unread(state).await.map_err(storage_failure)?;
     let webhook = state.store.alert_webhook_info().await.map_err(storage_failure)?.map(|w| (w.url, w.secret_hint));
-    let view = AlertsPage { nav: nav(state, s, "alerts"), alerts: alerts.into_iter().map(row).collect(), webhook, generated_secret: extra.generated_secret, error: extra.error, notice: extra.notice };
+    let ids: Vec<String> = alerts.iter().map(|a| a.id.clone()).collect();
+    let deliveries: HashMap<String, Delivery> = state.store.alert_deliveries(&ids).await.map_err(storage_failure)?.into_iter().map(|d| (d.alert_id.clone(), d)).collect();
+    let rows = alerts.into_iter().map(|a| {
+        let d = deliveries.get(&a.id);
+        row(a, d)
+    });
+    let view = AlertsPage { nav: nav(state, s, "alerts"), alerts: rows.collect(), webhook, generated_secret: extra.generated_secret, error: extra.error, notice: extra.notice };
     Ok(no_store(render(&view, status)))
 }
 

@@ -6,6 +6,7 @@ use axum::response::IntoResponse;
 const CSS: &str = include_str!("../../assets/app.css");
 const JS: &str = include_str!("../../assets/app.js");
 const CHARTS_JS: &str = include_str!("../../assets/charts.js");
+const PLAYGROUND_JS: &str = include_str!("../../assets/playground.js");
 const DASHBOARD_CSS: &str = include_str!("../../assets/dashboard.css");
 
 pub async fn css() -> impl IntoResponse {
@@ -22,4 +23,8 @@ pub async fn charts_js() -> impl IntoResponse {
 
 pub async fn dashboard_css() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")), (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"))], DASHBOARD_CSS)
+}
+
+pub async fn playground_js() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8")), (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"))], PLAYGROUND_JS)
 }

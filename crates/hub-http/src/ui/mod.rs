@@ -2,7 +2,7 @@
 //! stylesheet and script, no framework and no build step. Pages: setup (first owner), login,
 //! Settings → API Keys (and each key's page: scopes and limits, rotation, audit), Settings →
 //! Providers (with model aliases and each model's recent status), Users (invitations, roles,
-//! disabling) and the invitation page, Usage, Alerts (admins; unread
+//! disabling) and the invitation page, Usage, the Playground (`playground.rs`), Alerts (admins; unread
 //! count in the navigation).
 
 mod aliases;
@@ -12,6 +12,7 @@ mod credit;
 mod dashboard;
 mod money_pages;
 mod pages;
+mod playground;
 mod users;
 pub mod session;
 mod views;
@@ -45,6 +46,10 @@ pub fn router() -> Router<AppState> {
         .route("/alerts", get(alerts::alerts_page))
         .route("/alerts/read", post(alerts::alerts_read))
         .route("/alerts/webhook", post(alerts::alerts_webhook))
+        .route("/playground", get(playground::playground_page))
+        .route("/playground/chat", post(playground::playground_chat))
+        .route("/playground/calls/{request_id}", get(playground::playground_call))
+        .route("/assets/playground.js", get(assets::playground_js))
         .route("/dashboard", get(dashboard::dashboard_page))
         .route("/calls", get(dashboard::calls_page))
         .route("/calls/{request_id}", get(dashboard::call_page))

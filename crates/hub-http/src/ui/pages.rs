@@ -284,6 +284,7 @@ async fn key_rows(state: &AppState, s: &Session) -> Result<Vec<KeyRow>, Response
             },
             requests: k.request_count,
             tokens: format!("{} in / {} out", k.tokens_in, k.tokens_out),
+            playground: k.managed.as_deref() == Some(hub_store::keys::MANAGED_PLAYGROUND),
         })
         .collect())
 }
@@ -481,6 +482,7 @@ async fn key_render(state: &AppState, s: &Session, k: hub_store::keys::KeyInfo, 
     let page = KeyPage {
         nav: nav(state, s, "keys"),
         status: k.status(),
+        playground: k.managed.as_deref() == Some(hub_store::keys::MANAGED_PLAYGROUND),
         models: p.models_text(),
         endpoints: p.endpoints_text(),
         ips: p.ips_text(),

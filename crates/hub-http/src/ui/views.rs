@@ -21,6 +21,8 @@ pub struct KeyRow {
     pub status: &'static str,
     pub requests: i64,
     pub tokens: String,
+    /// The Playground's key (the hub holds no secret of it to show).
+    pub playground: bool,
 }
 
 pub struct NewKey {
@@ -154,6 +156,8 @@ pub struct KeyPage {
     pub name: String,
     pub hint: String,
     pub status: &'static str,
+    /// The Playground's key: no rotation (its secret is never shown).
+    pub playground: bool,
     pub models: String,
     pub endpoints: String,
     pub ips: String,

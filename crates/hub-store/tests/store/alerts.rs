@@ -2,6 +2,7 @@
 
 use hub_core::alerts::{AlertDraft, AlertKind, Severity, SubjectType};
 use hub_core::Secret;
+use hub_store::alerts::DeliveryState;
 use hub_store::secrets::ServerSecret;
 use hub_store::Store;
 
@@ -59,6 +60,65 @@ pub async fn alerts_round_trip(store: &Store) {
     assert_eq!(store.alert_webhook_info().await.unwrap().unwrap().url, "https://example.com/other");
     store.clear_alert_webhook().await.unwrap();
     assert!(store.alert_webhook_info().await.unwrap().is_none());
+}
+
+/// The outbox: an alert raised while a webhook is set gets its pending delivery in the same
+/// transaction (none without a webhook); an attempt is claimed (counted, next try set) before it
+/// is made, only once while it is not due again; its end is recorded.
+pub async fn outbox_round_trip(store: &Store) {
+    let hour = 3_600_000;
+    let without = store.raise_alert(&draft(AlertKind::UsageSpike, "key_x"), hour).await.unwrap().unwrap();
+    assert!(store.alert_deliveries(std::slice::from_ref(&without.id)).await.unwrap().is_empty(), "no webhook, no delivery");
+    let master = ServerSecret([3; 32]);
+    store.set_alert_webhook("https://example.com/h", &Secret::new("whsec-store-test-0123456789"), &master).await.unwrap();
+    let alert = store.raise_alert(&draft(AlertKind::UsageSpike, "key_y"), hour).await.unwrap().unwrap();
+    let now = hub_core::ids::now_ms();
+    let due = store.due_deliveries(now + 1, 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    let (a, d) = &due[0];
+    assert_eq!((a.id.as_str(), d.state, d.attempts), (alert.id.as_str(), DeliveryState::Pending, 0));
+    assert_eq!(store.begin_delivery_attempt(&alert.id, now + 1, now + 1_000).await.unwrap(), Some(1));
+    assert_eq!(store.begin_delivery_attempt(&alert.id, now + 2, now + 2_000).await.unwrap(), None, "not due again before its next try");
+    assert!(store.due_deliveries(now + 2, 10).await.unwrap().is_empty());
+    store.finish_delivery_attempt(&alert.id, DeliveryState::Pending, Some(503), Some("answered 503"), now + 3).await.unwrap();
+    assert_eq!(store.next_delivery_at().await.unwrap(), Some(now + 1_000));
+    assert_eq!(store.begin_delivery_attempt(&alert.id, now + 1_000, now + 3_000).await.unwrap(), Some(2));
+    store.finish_delivery_attempt(&alert.id, DeliveryState::Delivered, Some(204), None, now + 1_001).await.unwrap();
+    let shown = store.alert_deliveries(&[alert.id.clone(), without.id.clone()]).await.unwrap();
+    assert_eq!(shown.len(), 1);
+    assert_eq!((shown[0].state, shown[0].attempts, shown[0].last_status, shown[0].delivered_at), (DeliveryState::Delivered, 2, Some(204), Some(now + 1_001)));
+    assert!(store.due_deliveries(now + 10_000_000, 10).await.unwrap().is_empty(), "delivered is done");
+    assert_eq!(store.next_delivery_at().await.unwrap(), None);
+}
+
+/// The Playground key: made once per user, an inference key limited to chat, marked managed,
+/// never rotated; revoking it lets the next use make a new one.
+pub async fn playground_key_round_trip(store: &Store) {
+    use hub_core::Pepper;
+    use hub_store::keys::AuditActor;
+    let user = store.create_user("pg@example.com", "$argon2id$placeholder", hub_store::users::Role::Member).await.unwrap();
+    let pepper = Pepper::from_bytes([7; 32]);
+    assert!(store.find_playground_key(&user.id).await.unwrap().is_none());
+    let (a, b) = tokio::join!(store.playground_key(&pepper, &user.id), store.playground_key(&pepper, &user.id));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.id, b.id, "one key however many first uses");
+    assert_eq!(a.managed.as_deref(), Some("playground"));
+    assert_eq!(a.endpoints, vec!["chat"]);
+    assert_eq!(a.key_type, "inference");
+    assert_eq!(store.find_playground_key(&user.id).await.unwrap().map(|k| k.id), Some(a.id.clone()));
+    let who = AuditActor { actor: "test", address: None };
+    assert!(matches!(store.rotate_key(&pepper, &a.kid, 0, who).await, Err(hub_store::StoreError::Invalid(_))), "a managed key has no secret to show");
+    store.revoke_key(&a.id).await.unwrap();
+    let again = store.playground_key(&pepper, &user.id).await.unwrap();
+    assert_ne!(again.id, a.id);
+    assert_eq!(store.list_keys(Some(&user.id)).await.unwrap().iter().filter(|k| k.managed.is_some() && k.revoked_at.is_none()).count(), 1);
+}
+
+#[tokio::test]
+async fn the_outbox_and_the_playground_key_work_on_sqlite() {
+    let (_dir, store) = fresh_store().await;
+    outbox_round_trip(&store).await;
+    playground_key_round_trip(&store).await;
 }
 
 #[tokio::test]

@@ -139,3 +139,10 @@ async fn alerts_work_on_postgres() {
     let Some((_db, store)) = fresh_pg().await else { return };
     crate::alerts::alerts_round_trip(&store).await;
 }
+
+#[tokio::test]
+async fn the_outbox_and_the_playground_key_work_on_postgres() {
+    let Some((_db, store)) = fresh_pg().await else { return };
+    crate::alerts::outbox_round_trip(&store).await;
+    crate::alerts::playground_key_round_trip(&store).await;
+}
