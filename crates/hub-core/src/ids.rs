@@ -12,17 +12,49 @@ pub fn new_id(prefix: &str) -> String {
     id
 }
 
-/// Request ids: `req_`, then the start time in milliseconds (8 base62 digits, so ids sort by
-/// time), then 14 random base62 characters. Usage records are keyed by request id; time-ordered keys
-/// land at the end of the database index instead of at random pages, so recording a call costs
-/// the same with ten records or ten million.
+/// Request ids: `req_`, then the start time in milliseconds (8 base62 digits), a sequence
+/// number within that millisecond (4 digits) and 10 random base62 characters. Ids made by one
+/// process strictly increase, so they sort in the order the calls started even within one
+/// millisecond (the usage list and call history break ties of `ts` by request id). Usage records
+/// are keyed by request id; time-ordered keys land at the end of the database index instead of
+/// at random pages, so recording a call costs the same with ten records or ten million.
 pub fn new_request_id() -> String {
-    let ms = u64::try_from(now_ms()).unwrap_or(0);
-    let mut id = String::with_capacity(4 + 8 + 14);
+    let (ms, seq) = next_request_stamp(u64::try_from(now_ms()).unwrap_or(0));
+    let mut id = String::with_capacity(4 + 8 + 4 + 10);
     id.push_str("req_");
     id.push_str(&crate::base62::encode_fixed(ms, 8));
-    id.push_str(&crate::base62::random(&mut rand::thread_rng(), 14));
+    id.push_str(&crate::base62::encode_fixed(seq, 4));
+    id.push_str(&crate::base62::random(&mut rand::thread_rng(), 10));
     id
+}
+
+/// Bits of the sequence number in [`LAST_STAMP`]; 4 base62 digits hold more than 2^22.
+const SEQ_BITS: u32 = 22;
+/// The last (millisecond, sequence) handed out, packed as `ms << SEQ_BITS | seq`.
+static LAST_STAMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The next (millisecond, sequence) after the last one: `now_ms` with sequence 0 when the clock
+/// moved on, else the same millisecond with the next sequence (a full millisecond, or a clock
+/// that stepped back, borrows the next millisecond), so stamps never repeat or go backwards.
+fn next_request_stamp(now_ms: u64) -> (u64, u64) {
+    use std::sync::atomic::Ordering;
+    let seq_mask = (1u64 << SEQ_BITS) - 1;
+    let now = now_ms & (u64::MAX >> SEQ_BITS);
+    let mut last = LAST_STAMP.load(Ordering::Relaxed);
+    loop {
+        let (last_ms, last_seq) = (last >> SEQ_BITS, last & seq_mask);
+        let next = if now > last_ms {
+            now << SEQ_BITS
+        } else if last_seq < seq_mask {
+            last + 1
+        } else {
+            (last_ms + 1) << SEQ_BITS
+        };
+        match LAST_STAMP.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return (next >> SEQ_BITS, next & seq_mask),
+            Err(seen) => last = seen,
+        }
+    }
 }
 
 /// Current time in Unix milliseconds.
@@ -45,7 +77,8 @@ mod tests {
         assert!(a < b, "{a} then {b}");
         assert_eq!(a.len(), 26);
         assert!(a.starts_with("req_") && crate::base62::is_base62(&a[4..]));
-        let many: std::collections::HashSet<String> = (0..10_000).map(|_| new_request_id()).collect();
-        assert_eq!(many.len(), 10_000);
+        let many: Vec<String> = (0..10_000).map(|_| new_request_id()).collect();
+        assert!(many.windows(2).all(|w| w[0] < w[1]), "ids made in one process strictly increase, also within one millisecond");
+        assert!(many.iter().all(|id| id.len() == 26));
     }
 }

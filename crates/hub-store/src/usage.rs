@@ -270,7 +270,7 @@ impl Store {
     pub async fn list_usage(&self, filter: &UsageFilter) -> Result<Vec<UsageRow>, StoreError> {
         let limit = if filter.limit <= 0 { 100 } else { filter.limit.min(10_000) };
         let rows = sqlx::query(
-            "SELECT * FROM usage_records WHERE ($1 IS NULL OR key_id = $1) AND ($2 IS NULL OR user_id = $2) ORDER BY ts DESC, request_id LIMIT $3",
+            "SELECT * FROM usage_records WHERE ($1 IS NULL OR key_id = $1) AND ($2 IS NULL OR user_id = $2) ORDER BY ts DESC, request_id DESC LIMIT $3",
         )
         .bind(filter.key_id.as_deref())
         .bind(filter.user_id.as_deref())
