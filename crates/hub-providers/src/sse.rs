@@ -60,37 +60,48 @@ impl SseDecoder {
             }
             self.skip_lf = false;
         }
-        self.buf.extend_from_slice(input);
-        let mut start = 0;
-        let mut i = self.scanned;
-        while i < self.buf.len() {
-            let b = self.buf[i];
-            if b == b'\n' || b == b'\r' {
-                let line_end = i;
-                let mut next = i + 1;
-                if b == b'\r' {
-                    if next < self.buf.len() {
-                        if self.buf[next] == b'\n' {
-                            next += 1;
-                        }
-                    } else {
-                        self.skip_lf = true;
-                    }
-                }
-                let line = self.buf[start..line_end].to_vec();
-                self.line(&line, out);
-                start = next;
-                i = next;
-            } else {
-                i += 1;
-            }
+        if self.buf.is_empty() {
+            // The usual case: the read starts at a line start, so lines are read straight from
+            // the input and only an unfinished tail is kept.
+            let consumed = self.scan(input, 0, out);
+            self.buf.extend_from_slice(&input[consumed..]);
+        } else {
+            self.buf.extend_from_slice(input);
+            // Taken out of `self` so the lines can borrow it while the decoder's state changes.
+            let buf = std::mem::take(&mut self.buf);
+            let consumed = self.scan(&buf, self.scanned, out);
+            self.buf = buf;
+            self.buf.drain(..consumed);
         }
-        self.buf.drain(..start);
         self.scanned = self.buf.len();
         if self.buf.len() + self.data.len() > self.max_event {
             return Err(SseError::TooLarge(self.max_event));
         }
         Ok(())
+    }
+
+    /// Reads the complete lines of `text` (looking for line ends from `from`, the part before
+    /// holds none); returns how many bytes they took.
+    fn scan(&mut self, text: &[u8], from: usize, out: &mut Vec<SseEvent>) -> usize {
+        let mut start = 0;
+        let mut i = from;
+        while let Some(offset) = memchr::memchr2(b'\n', b'\r', &text[i..]) {
+            let line_end = i + offset;
+            let mut next = line_end + 1;
+            if text[line_end] == b'\r' {
+                if next < text.len() {
+                    if text[next] == b'\n' {
+                        next += 1;
+                    }
+                } else {
+                    self.skip_lf = true;
+                }
+            }
+            self.line(&text[start..line_end], out);
+            start = next;
+            i = next;
+        }
+        start
     }
 
     /// Call at end of stream: dispatches an event left without its blank line.
@@ -132,7 +143,11 @@ impl SseDecoder {
 
     fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
         if self.has_data {
-            let data = String::from_utf8_lossy(&self.data).into_owned();
+            // Valid UTF-8 (the rule) moves into the event without a copy.
+            let data = match String::from_utf8(std::mem::take(&mut self.data)) {
+                Ok(text) => text,
+                Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            };
             out.push(SseEvent { event: self.event.take(), data });
         }
         self.event = None;
@@ -193,6 +208,23 @@ mod tests {
                 if d.feed(c, &mut out).is_err() { break; }
             }
             d.finish(&mut out);
+        }
+
+        #[test]
+        fn any_chunking_of_any_bytes_gives_the_events_of_the_whole(
+            body in proptest::collection::vec(prop_oneof![Just(b'\n'), Just(b'\r'), Just(b':'), Just(b' '), Just(b'd'), Just(b'a'), Just(b't'), Just(0xc3u8), Just(0xa9u8), any::<u8>()], 0..200),
+            cuts in proptest::collection::vec(0usize..200, 0..8),
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(body.len())).collect();
+            cuts.sort_unstable();
+            let mut parts: Vec<&[u8]> = Vec::new();
+            let mut at = 0;
+            for c in cuts {
+                parts.push(&body[at..c]);
+                at = c;
+            }
+            parts.push(&body[at..]);
+            prop_assert_eq!(decode_all(&[&body]), decode_all(&parts));
         }
 
         #[test]
