@@ -91,6 +91,7 @@ pub mod config;
 mod control;
 pub mod faults;
 pub mod gemini;
+pub mod ideogram;
 mod ids;
 pub mod openai;
 pub mod server;
