@@ -74,6 +74,7 @@ fn router(state: SharedState) -> Router {
         .route("/model/{model_id}/converse", post(crate::bedrock::converse))
         .route("/model/{model_id}/converse-stream", post(crate::bedrock::converse_stream))
         .route("/model/{model_id}/invoke", post(crate::bedrock::invoke))
+        .route("/foundation-models", get(crate::bedrock::foundation_models))
         .route("/v1beta/models/{target}", post(crate::gemini::dispatch))
         .route("/v1beta/models", get(crate::gemini::list_models))
         .route("/v1/ideogram-v3/generate", post(crate::ideogram::generate))

@@ -117,25 +117,30 @@ async fn test_connection_from_the_api_the_page_and_the_cli() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_protocol_has_a_probe_the_simulator_answers() {
     const GEMINI_KEY: &str = "AIzaSyE2eSimulatedGeminiKey0123456789abc";
-    let sim = Sim::start(SimConfig { api_key: Some(GEMINI_KEY.to_owned()), ..SimConfig::default() }).await.unwrap();
+    const AKID: &str = "AKIAPROBETEST0000001";
+    const AWS_SECRET: &str = "probe/Test+Secret00000000000000000000000";
+    let aws = Some((AKID.to_owned(), AWS_SECRET.to_owned()));
+    let sim = Sim::start(SimConfig { api_key: Some(GEMINI_KEY.to_owned()), aws_credentials: aws, ..SimConfig::default() }).await.unwrap();
     let base = sim.anthropic_base_url();
+    let aws_key = format!("{AKID}:{AWS_SECRET}");
     let hub = TestHub::launch(
         HUB_BIN,
         options()
             .provider("anthropic", &base, Some(GEMINI_KEY))
             .provider("google", &sim.gemini_base_url(), Some(GEMINI_KEY))
             .provider("ideogram", &sim.ideogram_base_url(), Some(GEMINI_KEY))
+            .provider("bedrock", &format!("http://{}", sim.addr()), Some(&aws_key))
             .provider("deepseek", &sim.base_url(), Some("sk-deepseek-refused-000000000000")),
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    for name in ["anthropic", "google", "ideogram"] {
+    for name in ["anthropic", "google", "ideogram", "bedrock"] {
         let out = hub.cli(&["provider", "test", name, "--json"], None).await.unwrap();
         assert!(out.success(), "{name}: {}\n{}", out.stdout, out.stderr);
         let reports: Value = serde_json::from_str(out.stdout.trim()).unwrap();
         assert_eq!(reports[0]["ok"], true, "{name}: {reports}");
     }
-    assert_eq!(sim.stats().models_requests, 2, "Anthropic's and Gemini's model lists");
+    assert_eq!(sim.stats().models_requests, 3, "Anthropic's, Gemini's and Bedrock's model lists");
     assert_eq!(sim.stats().ideogram_requests, 1, "Ideogram's prompt-less form");
     assert_eq!(sim.stats().file_downloads, 0, "nothing generated");
     let out = hub.cli(&["provider", "test", "deepseek", "--json"], None).await.unwrap();
