@@ -129,7 +129,7 @@ impl Adapter for OpenAiAdapter {
         Box::pin(async move {
             let url = format!("{}/models", target.base_url.trim_end_matches('/'));
             let builder = self.client.inner.get(url).header(reqwest::header::ACCEPT, "application/json");
-            crate::probe::send(&self.client, target, builder, crate::video::Auth::Bearer, |s, b, w, c| parse_failure(s, b, w, c)).await
+            crate::probe::send(&self.client, target, builder, crate::video::Auth::Bearer, parse_failure).await
         })
     }
 }

@@ -58,17 +58,17 @@ fn for_status(status: u16, retry_after: Option<u64>) -> Response {
     reply(code, json!({"error": message}), if status == 429 { Some(retry_after.unwrap_or(1)) } else { retry_after })
 }
 
-/// Checks `Api-Key`, counting the request as a generation by that key.
-fn authorize(state: &AppState, headers: &http::HeaderMap) -> Result<(), Response> {
+/// Checks `Api-Key`, counting the request as a generation by that key: `false` when refused.
+fn authorized(state: &AppState, headers: &http::HeaderMap) -> bool {
     let presented = headers.get("api-key").and_then(|v| v.to_str().ok()).map(str::trim).unwrap_or("");
     if !presented.is_empty() {
         state.count_call(presented);
     }
     if state.api_key.is_none() || (!presented.is_empty() && state.accepts(presented)) {
-        return Ok(());
+        return true;
     }
     bump(&state.counters.unauthorized);
-    Err(reply(StatusCode::UNAUTHORIZED, json!({"detail": "Unauthorized"}), None))
+    false
 }
 
 fn field<'a>(fields: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
@@ -80,8 +80,8 @@ pub(crate) async fn generate(State(state): State<SharedState>, req: Request) -> 
     let _in_flight = InFlight::new(&state.counters);
     bump(&state.counters.ideogram_requests);
     let (parts, body) = req.into_parts();
-    if let Err(refused) = authorize(&state, &parts.headers) {
-        return refused;
+    if !authorized(&state, &parts.headers) {
+        return reply(StatusCode::UNAUTHORIZED, json!({"detail": "Unauthorized"}), None);
     }
     let host = parts.headers.get(HOST).and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1").to_owned();
     let content_type = parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
