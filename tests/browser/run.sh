@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Headless-browser tests of the admin UI: the first-run flow (seed_flow.test.mjs), alerts
-# (alerts.test.mjs), the analytics dashboard (dashboard.test.mjs) and the Playground
-# (playground.test.mjs), sharing harness.mjs.
+# Headless-browser tests of the admin UI: the first-run flow and Test connection
+# (seed_flow.test.mjs), alerts (alerts.test.mjs), the analytics dashboard (dashboard.test.mjs)
+# and the Playground (playground.test.mjs), sharing harness.mjs.
 # Usage: bash tests/browser/run.sh   (from anywhere; installs what it needs on Debian as root)
 set -euo pipefail
 

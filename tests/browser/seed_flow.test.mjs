@@ -235,4 +235,18 @@ describe('seed flow in a headless browser', () => {
     assert.equal(r.status, 401, `expected 401, got ${r.status}: ${r.text}`);
     assert.equal(r.json?.error?.message, 'This API key has been revoked');
   });
+
+  step('Test connection on the providers page shows the result', async () => {
+    await page.goto(`${hubUrl}/settings/providers`);
+    const [res] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/settings/providers/test'),
+      page.locator('button.test-connection').first().click(),
+    ]);
+    assert.equal(res.status(), 200);
+    await page.waitForLoadState('load');
+    const notice = page.locator('p.notice');
+    await notice.waitFor();
+    assert.match(await notice.innerText(), /Connection test of openai passed/);
+    assert.ok(!(await page.content()).includes(PROVIDER_KEY), 'the credential is on the page');
+  });
 });

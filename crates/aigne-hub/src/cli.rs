@@ -178,6 +178,10 @@ pub struct ServeArgs {
     /// Require `Authorization: Bearer <token>` on /metrics.
     #[arg(long, env = "AIGNE_HUB_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// How long a credential the provider refused is set aside before the background re-check
+    /// first probes it, in milliseconds; each failed re-check doubles it (up to an hour).
+    #[arg(long, env = "AIGNE_HUB_SET_ASIDE_BACKOFF_MS", default_value_t = hub_providers::health::SET_ASIDE_BASE_MS)]
+    pub set_aside_backoff_ms: i64,
     /// Alert when a key is used after this many days without use.
     #[arg(long, env = "AIGNE_HUB_ALERT_SILENCE_DAYS", default_value_t = hub_core::alerts::DEFAULT_SILENCE_MS / 86_400_000)]
     pub alert_silence_days: i64,
@@ -246,6 +250,14 @@ pub enum ProviderCommand {
     },
     /// List providers (credentials masked).
     List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Test every credential of a provider with its cheapest authenticated request (works
+    /// without a running server; exits 1 when a credential fails).
+    Test {
+        /// The provider's name: openai, anthropic, google, ideogram, custom:<label>, …
+        name: String,
         #[arg(long)]
         json: bool,
     },

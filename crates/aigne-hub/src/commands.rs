@@ -147,6 +147,61 @@ async fn provider(data_dir: &std::path::Path, cmd: ProviderCommand) -> CmdResult
                 }
             }
         }
+        ProviderCommand::Test { name, json } => return provider_test(data_dir, &store, &name, json).await,
+    }
+    Ok(())
+}
+
+/// `provider test NAME`: each credential's probe, from this process (the data directory's
+/// master key opens the credentials; a running server's health is not changed).
+async fn provider_test(data_dir: &std::path::Path, store: &Store, name: &str, json: bool) -> CmdResult {
+    let server = secrets::load_or_create(&data_dir.join("secrets"))?;
+    let providers = hub_store::provider_directory::ProviderDirectory::new(hub_store::provider_directory::env_fallbacks());
+    providers.reload(store, &server.master_key).await?;
+    let wanted = name.trim().to_ascii_lowercase();
+    let entry = providers.get(&wanted).ok_or_else(|| format!("no provider named {name:?} is configured"))?;
+    if entry.credentials.is_empty() {
+        return Err(format!("provider {} has no credential to test", entry.name).into());
+    }
+    let adapters = hub_providers::Adapters::new(hub_providers::HttpClient::new(hub_providers::Timeouts::default())?);
+    let adapter = adapters.for_protocol(entry.kind.protocol()).ok_or("this provider's protocol is not served by this build")?;
+    let mut reports = Vec::new();
+    for c in &entry.credentials {
+        let target = hub_providers::Target {
+            provider: entry.name.clone(),
+            kind: entry.kind,
+            base_url: entry.base_url.clone(),
+            credential_id: Some(c.id.clone()),
+            api_key: Some(c.secret.clone()),
+            model: String::new(),
+        };
+        let result = hub_providers::probe::run(adapter, &target).await;
+        let (ok, status, error, class) = match &result.outcome {
+            Ok(()) => (true, Some(200), None, None),
+            Err(e) => (false, hub_http::connection::upstream_status(e), Some(e.to_string()), Some(e.class())),
+        };
+        reports.push(serde_json::json!({
+            "provider": entry.name,
+            "credential_id": c.id,
+            "hint": c.secret.hint(),
+            "ok": ok,
+            "status": status,
+            "latency_ms": u64::try_from(result.latency.as_millis()).unwrap_or(u64::MAX),
+            "error": error,
+            "error_class": class,
+        }));
+    }
+    let failed = reports.iter().filter(|r| r["ok"] != serde_json::Value::Bool(true)).count();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        for r in &reports {
+            let verdict = if r["ok"] == serde_json::Value::Bool(true) { "ok".to_owned() } else { format!("FAILED: {}", r["error"].as_str().unwrap_or("")) };
+            println!("{:<20} {:<28} {:>6} ms  {}", entry.name, r["hint"].as_str().unwrap_or(""), r["latency_ms"], verdict);
+        }
+    }
+    if failed > 0 {
+        return Err(format!("{failed} of {} credential(s) failed the connection test", reports.len()).into());
     }
     Ok(())
 }

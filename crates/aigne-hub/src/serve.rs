@@ -33,6 +33,8 @@ const SETUP_LINK_TTL_MS: i64 = 3600 * 1000;
 const FILE_SWEEP: Duration = Duration::from_secs(60);
 /// How often usage records past their retention are deleted.
 const USAGE_PRUNE: Duration = Duration::from_secs(3600);
+/// How often set-aside credentials are looked at for a due re-check.
+const RECHECK_TICK: Duration = Duration::from_millis(500);
 
 pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
     let server_secrets = secrets::load_or_create(&data_dir.join("secrets"))?;
@@ -89,7 +91,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
         providers: Arc::clone(&providers),
         journal: Arc::clone(&journal),
         adapters: Adapters::new(client),
-        health: HealthBook::default(),
+        health: HealthBook::with_set_aside_base(args.set_aside_backoff_ms),
         retry_budget: RetryBudget::default(),
         master_key: server_secrets.master_key.clone(),
         files,
@@ -119,6 +121,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
     let sweep_task = tokio::spawn(file_store.run_sweeper(FILE_SWEEP, file_retention));
     let detector_task = tokio::spawn(hub_http::monitor::detector::run(state.clone(), alert_events));
     let outbox_task = tokio::spawn(hub_http::monitor::outbox::run(state.clone()));
+    let recheck_task = tokio::spawn(hub_http::connection::run_recheck(state.clone(), RECHECK_TICK));
     let prune_task = (args.usage_retention_days > 0)
         .then(|| tokio::spawn(store.clone().run_usage_pruner(USAGE_PRUNE, Duration::from_secs(args.usage_retention_days.saturating_mul(86_400)))));
 
@@ -156,6 +159,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
     sweep_task.abort();
     detector_task.abort();
     outbox_task.abort();
+    recheck_task.abort();
     if let Some(t) = prune_task {
         t.abort();
     }

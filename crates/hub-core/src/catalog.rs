@@ -9,7 +9,7 @@
 //! model objects carry it.
 
 use crate::provider::ProviderKind;
-use crate::provider::ProviderKind::{Anthropic, Bedrock, DeepSeek, Doubao, Google, OpenAi, XAi};
+use crate::provider::ProviderKind::{Anthropic, Bedrock, DeepSeek, Doubao, Google, Ideogram, OpenAi, XAi};
 
 /// What a catalog model does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +72,11 @@ pub const MODELS: &[CatalogModel] = &[
     chat(Google, "gemini-2.5-flash", 1_750_118_400),
     embed(Google, "text-embedding-004", 1_712_620_800),
     embed(Google, "gemini-embedding-001", 1_752_710_400),
+    image(Google, "gemini-2.5-flash-image", 1_759_363_200),
+    image(Google, "gemini-2.0-flash-preview-image-generation", 1_746_576_000),
+    image(Google, "imagen-4.0-generate-001", 1_755_043_200),
+    image(Google, "imagen-4.0-fast-generate-001", 1_755_043_200),
+    image(Google, "imagen-3.0-generate-002", 1_738_540_800),
     video(Google, "veo-3.0-generate-001", 1_757_462_400),
     video(Google, "veo-3.0-fast-generate-001", 1_757_462_400),
     // Amazon Bedrock
@@ -87,6 +92,10 @@ pub const MODELS: &[CatalogModel] = &[
     chat(XAi, "grok-3-mini", 1_739_836_800),
     // Doubao
     chat(Doubao, "doubao-seed-1-6-250615", 1_749_945_600),
+    // Ideogram 3.0 (one endpoint; the model picks its rendering speed)
+    image(Ideogram, "V_3", 1_742_947_200),
+    image(Ideogram, "V_3_TURBO", 1_742_947_200),
+    image(Ideogram, "V_3_QUALITY", 1_742_947_200),
 ];
 
 /// The catalog models of one provider kind, in catalog order.
@@ -125,8 +134,9 @@ mod tests {
 
     #[test]
     fn bare_catalog_ids_route_to_their_provider() {
-        // Bedrock ids are always written `bedrock/<model>`; every other bare id routes home.
-        for m in MODELS.iter().filter(|m| m.provider != ProviderKind::Bedrock) {
+        // Bedrock and Ideogram ids are always written `provider/<model>`; every other bare id
+        // routes home.
+        for m in MODELS.iter().filter(|m| !matches!(m.provider, ProviderKind::Bedrock | ProviderKind::Ideogram)) {
             assert_eq!(ProviderKind::for_bare_model(m.id), Some(m.provider), "{}", m.id);
         }
     }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::money::NanoCredits;
 use crate::provider::ProviderKind;
-use crate::provider::ProviderKind::{Anthropic, Bedrock, DeepSeek, Doubao, Google, OpenAi, XAi};
+use crate::provider::ProviderKind::{Anthropic, Bedrock, DeepSeek, Doubao, Google, Ideogram, OpenAi, XAi};
 
 /// What the upstream charges the hub, for margins.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,6 +199,13 @@ pub const LIST_PRICES: &[ListPrice] = &[
     chat(Google, "gemini-2.5-flash", 300, 75, 2_500, 65_536),
     embed(Google, "text-embedding-004", 150),
     embed(Google, "gemini-embedding-001", 150),
+    // Gemini native images: 1290 output tokens per 1024×1024 image at $30/M, $0.039 an image
+    // (the prompt at the model's text rate). Imagen: $0.04 (4), $0.02 (4 Fast), $0.03 (3).
+    image(Google, "gemini-2.5-flash-image", 300, 39_000_000),
+    image(Google, "gemini-2.0-flash-preview-image-generation", 100, 39_000_000),
+    image(Google, "imagen-4.0-generate-001", 0, 40_000_000),
+    image(Google, "imagen-4.0-fast-generate-001", 0, 20_000_000),
+    image(Google, "imagen-3.0-generate-002", 0, 30_000_000),
     // Veo 3 with audio: $0.40 per second; Veo 3 Fast $0.15.
     video(Google, "veo-3.0-generate-001", 400_000_000),
     video(Google, "veo-3.0-fast-generate-001", 150_000_000),
@@ -215,6 +222,10 @@ pub const LIST_PRICES: &[ListPrice] = &[
     chat(XAi, "grok-3-mini", 300, 75, 500, 32_768),
     // Doubao (¥0.8 / ¥8 per million tokens, about $0.11 / $1.10)
     chat(Doubao, "doubao-seed-1-6-250615", 110, 22, 1_100, 16_384),
+    // Ideogram 3.0 per image: Default $0.06, Turbo $0.03, Quality $0.09.
+    image(Ideogram, "V_3", 0, 60_000_000),
+    image(Ideogram, "V_3_TURBO", 0, 30_000_000),
+    image(Ideogram, "V_3_QUALITY", 0, 90_000_000),
 ];
 
 /// The list price of `model` at a provider of `kind`.

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod aigne;
 pub mod config;
+pub mod connection;
 pub mod context;
 pub mod error;
 pub mod files;

@@ -69,6 +69,13 @@ pub trait Adapter: Send + Sync {
         Box::pin(async { Err(ProviderError::Unsupported("image generation")) })
     }
 
+    /// The cheapest request that proves the provider accepts the credential (mostly listing
+    /// models): `Ok` when it did. "Test connection" and the background re-check of set-aside
+    /// credentials use it; no user's call is ever spent on a credential known to be bad.
+    fn probe<'a>(&'a self, _target: &'a Target) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async { Err(ProviderError::Unsupported("connection tests")) })
+    }
+
     /// Video generation, for providers that offer it: submits the job, polls it as `polling`
     /// says, and downloads the finished file.
     fn video<'a>(&'a self, _target: &'a Target, _req: &'a VideoRequest, _polling: &'a crate::video::VideoPolling) -> BoxFuture<'a, Result<VideoResult, ProviderError>> {

@@ -1,8 +1,11 @@
 //! Per-credential health: the circuit breaker, rate-limit cool-downs and set-aside credentials.
 //!
-//! - A credential refused with 401/403 is *set aside* with the reason; it gets no traffic until
-//!   its back-off passes (1 min, doubling to 1 h), then one call probes it (half-open) and a
-//!   success restores it.
+//! - A credential refused with 401/403 is *set aside* with the reason; it gets no user traffic
+//!   at all. When its back-off passes (1 min, doubling to 1 h; the base is a setting) the
+//!   background re-check probes it with the adapter's cheapest authenticated request
+//!   ([`CredentialHealth::due_for_check`], [`CredentialHealth::record_check`]): a success restores
+//!   it, a failure doubles the back-off. A user's call is never the probe of a known-bad
+//!   credential.
 //! - A 429 *cools it down* until the provider's `Retry-After` (1 s if absent).
 //! - Consecutive server errors, timeouts or connection failures *open the circuit* for a
 //!   back-off (1 s, doubling to 60 s); after it one probe call is let through.
@@ -21,7 +24,8 @@ use crate::error::{FailureKind, ProviderError};
 pub const OPEN_AFTER: u32 = 3;
 const OPEN_BASE_MS: i64 = 1_000;
 const OPEN_MAX_MS: i64 = 60_000;
-const SET_ASIDE_BASE_MS: i64 = 60_000;
+/// The first back-off of a set-aside credential, unless the book says otherwise.
+pub const SET_ASIDE_BASE_MS: i64 = 60_000;
 const SET_ASIDE_MAX_MS: i64 = 3_600_000;
 const COOLDOWN_DEFAULT_MS: i64 = 1_000;
 
@@ -33,7 +37,7 @@ pub enum HealthState {
     CoolingDown { until_ms: i64 },
     /// Too many failures in a row; traffic resumes with one probe after `until_ms`.
     CircuitOpen { until_ms: i64 },
-    /// The provider refused the credential; re-tried after `until_ms`.
+    /// The provider refused the credential; the background re-check probes it after `until_ms`.
     SetAside { until_ms: i64, reason: String },
 }
 
@@ -50,13 +54,13 @@ struct Inner {
 #[derive(Debug)]
 pub struct CredentialHealth {
     inner: Mutex<Inner>,
+    /// First back-off of a set-aside credential, in milliseconds.
+    set_aside_base_ms: i64,
 }
 
 impl Default for CredentialHealth {
     fn default() -> Self {
-        CredentialHealth {
-            inner: Mutex::new(Inner { consecutive_failures: 0, opened: 0, state: HealthState::Healthy, probing: false, last_error: None }),
-        }
+        CredentialHealth::with_set_aside_base(SET_ASIDE_BASE_MS)
     }
 }
 
@@ -82,6 +86,14 @@ pub enum Admission {
 }
 
 impl CredentialHealth {
+    /// A healthy credential whose set-aside back-off starts at `base_ms` (at least 1 ms).
+    pub fn with_set_aside_base(base_ms: i64) -> CredentialHealth {
+        CredentialHealth {
+            inner: Mutex::new(Inner { consecutive_failures: 0, opened: 0, state: HealthState::Healthy, probing: false, last_error: None }),
+            set_aside_base_ms: base_ms.max(1),
+        }
+    }
+
     pub fn admission(&self, now_ms: i64) -> Admission {
         let mut g = self.inner.lock();
         let until = match &g.state {
@@ -94,7 +106,10 @@ impl CredentialHealth {
                 return Admission::Wait { until_ms: *until_ms, reason: WaitReason::CoolingDown };
             }
             HealthState::CircuitOpen { until_ms } => (*until_ms, WaitReason::CircuitOpen),
-            HealthState::SetAside { until_ms, .. } => (*until_ms, WaitReason::SetAside),
+            // Only the background re-check may try a refused credential again.
+            HealthState::SetAside { until_ms, .. } => {
+                return Admission::Wait { until_ms: (*until_ms).max(now_ms + 1000), reason: WaitReason::SetAside };
+            }
         };
         let (until, reason) = until;
         if now_ms < until || g.probing {
@@ -133,14 +148,7 @@ impl CredentialHealth {
         let breaks = matches!(error, ProviderError::Connect(_) | ProviderError::Timeout(_))
             || matches!(error, ProviderError::Upstream(f) if matches!(f.kind, FailureKind::Server | FailureKind::Overloaded));
         if auth {
-            let previous = match &g.state {
-                HealthState::SetAside { .. } => g.opened,
-                _ => 0,
-            };
-            g.opened = previous + 1;
-            let backoff = backoff_ms(SET_ASIDE_BASE_MS, SET_ASIDE_MAX_MS, g.opened);
-            g.state = HealthState::SetAside { until_ms: now_ms + backoff, reason: error.to_string() };
-            g.last_error = Some(error.to_string());
+            self.set_aside(&mut g, error, now_ms);
         } else if let Some(retry_after) = rate_limited {
             let wait = retry_after.map_or(COOLDOWN_DEFAULT_MS, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
             g.state = HealthState::CoolingDown { until_ms: now_ms.saturating_add(wait.max(1)) };
@@ -157,6 +165,70 @@ impl CredentialHealth {
         }
     }
 
+    fn set_aside(&self, g: &mut Inner, error: &ProviderError, now_ms: i64) {
+        let previous = match &g.state {
+            HealthState::SetAside { .. } => g.opened,
+            _ => 0,
+        };
+        g.opened = previous + 1;
+        let backoff = backoff_ms(self.set_aside_base_ms, SET_ASIDE_MAX_MS.max(self.set_aside_base_ms), g.opened);
+        g.state = HealthState::SetAside { until_ms: now_ms.saturating_add(backoff), reason: error.to_string() };
+        g.last_error = Some(error.to_string());
+    }
+
+    /// Whether the background re-check should probe this credential now: it is set aside and
+    /// its back-off has passed. Takes the probe slot; report with [`CredentialHealth::record_check`].
+    pub fn due_for_check(&self, now_ms: i64) -> bool {
+        let mut g = self.inner.lock();
+        match &g.state {
+            HealthState::SetAside { until_ms, .. } if now_ms >= *until_ms && !g.probing => {
+                g.probing = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The verdict of a background re-check: a success restores the credential; any failure
+    /// keeps it set aside and doubles the back-off (a refusal with the provider's reason, other
+    /// failures keep the earlier reason and note the new error).
+    pub fn record_check(&self, outcome: Result<(), &ProviderError>, now_ms: i64) {
+        match outcome {
+            Ok(()) => self.record_success(),
+            Err(error) => {
+                let mut g = self.inner.lock();
+                g.probing = false;
+                let auth = matches!(error, ProviderError::Upstream(f) if f.kind == FailureKind::Auth);
+                if auth || !matches!(g.state, HealthState::SetAside { .. }) {
+                    self.set_aside(&mut g, error, now_ms);
+                    return;
+                }
+                let reason = match &g.state {
+                    HealthState::SetAside { reason, .. } => reason.clone(),
+                    _ => error.to_string(),
+                };
+                g.opened += 1;
+                let backoff = backoff_ms(self.set_aside_base_ms, SET_ASIDE_MAX_MS.max(self.set_aside_base_ms), g.opened);
+                g.state = HealthState::SetAside { until_ms: now_ms.saturating_add(backoff), reason };
+                g.last_error = Some(error.to_string());
+            }
+        }
+    }
+
+    /// The verdict of a connection test an operator asked for: a success restores the
+    /// credential whatever kept it out; a refusal sets it aside as live traffic would; other
+    /// failures say nothing certain about the credential and leave its health alone.
+    pub fn record_test(&self, outcome: Result<(), &ProviderError>, now_ms: i64) {
+        match outcome {
+            Ok(()) => self.record_success(),
+            Err(error) if matches!(error, ProviderError::Upstream(f) if f.kind == FailureKind::Auth) => {
+                let mut g = self.inner.lock();
+                self.set_aside(&mut g, error, now_ms);
+            }
+            Err(_) => {}
+        }
+    }
+
     /// Releases a probe slot taken by [`CredentialHealth::admission`] when the attempt was never
     /// made or ended without a verdict (the client went away).
     pub fn release_probe(&self) {
@@ -170,17 +242,40 @@ fn backoff_ms(base: i64, max: i64, n: u32) -> i64 {
 }
 
 /// Health of every credential, by credential id. Entries live as long as the process.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct HealthBook {
     by_credential: RwLock<HashMap<String, Arc<CredentialHealth>>>,
+    set_aside_base_ms: i64,
+}
+
+impl Default for HealthBook {
+    fn default() -> Self {
+        HealthBook::with_set_aside_base(SET_ASIDE_BASE_MS)
+    }
 }
 
 impl HealthBook {
+    /// A book whose set-aside credentials wait `base_ms` before their first re-check.
+    pub fn with_set_aside_base(base_ms: i64) -> HealthBook {
+        HealthBook { by_credential: RwLock::default(), set_aside_base_ms: base_ms.max(1) }
+    }
+
     pub fn get(&self, credential_id: &str) -> Arc<CredentialHealth> {
         if let Some(h) = self.by_credential.read().get(credential_id) {
             return Arc::clone(h);
         }
-        Arc::clone(self.by_credential.write().entry(credential_id.to_owned()).or_default())
+        let base = self.set_aside_base_ms;
+        Arc::clone(self.by_credential.write().entry(credential_id.to_owned()).or_insert_with(|| Arc::new(CredentialHealth::with_set_aside_base(base))))
+    }
+
+    /// The health of a credential that has one already (carried traffic or was tested).
+    pub fn peek(&self, credential_id: &str) -> Option<Arc<CredentialHealth>> {
+        self.by_credential.read().get(credential_id).cloned()
+    }
+
+    /// Credentials set aside whose back-off has passed, each with its probe slot taken.
+    pub fn due_for_check(&self, now_ms: i64) -> Vec<String> {
+        self.by_credential.read().iter().filter(|(_, h)| h.due_for_check(now_ms)).map(|(id, _)| id.clone()).collect()
     }
 
     pub fn snapshot(&self) -> Vec<(String, HealthState, Option<String>)> {
@@ -305,14 +400,43 @@ mod tests {
     }
 
     #[test]
-    fn auth_failures_set_the_credential_aside_with_the_reason() {
+    fn auth_failures_set_the_credential_aside_and_only_the_re_check_probes_it() {
         let h = CredentialHealth::default();
         h.record_failure(&upstream(FailureKind::Auth, None), 0);
         assert!(matches!(h.state(), HealthState::SetAside { until_ms: 60_000, .. }));
         assert!(matches!(h.admission(59_999), Admission::Wait { .. }));
-        assert_eq!(h.admission(60_000), Admission::Probe);
-        h.record_failure(&upstream(FailureKind::Auth, None), 60_000);
-        assert!(matches!(h.state(), HealthState::SetAside { until_ms: 180_000, .. }));
+        assert!(!h.due_for_check(59_999));
+        assert!(matches!(h.admission(60_000), Admission::Wait { reason: WaitReason::SetAside, .. }), "a user call is never the probe");
+        assert!(h.due_for_check(60_000));
+        assert!(!h.due_for_check(60_000), "one probe at a time");
+        h.record_check(Err(&upstream(FailureKind::Auth, None)), 60_000);
+        assert!(matches!(h.state(), HealthState::SetAside { until_ms: 180_000, .. }), "a failed check doubles the back-off");
+        assert!(h.due_for_check(180_000));
+        h.record_check(Err(&ProviderError::Connect("down".into())), 180_000);
+        assert!(matches!(h.state(), HealthState::SetAside { until_ms: 420_000, ref reason } if reason.contains("x")), "other failures keep the reason");
+        assert!(h.due_for_check(420_000));
+        h.record_check(Ok(()), 420_000);
+        assert_eq!(h.admission(420_001), Admission::Use);
+    }
+
+    #[test]
+    fn the_set_aside_back_off_base_is_a_setting() {
+        let book = HealthBook::with_set_aside_base(500);
+        let h = book.get("c1");
+        h.record_failure(&upstream(FailureKind::Auth, None), 1000);
+        assert!(book.due_for_check(1499).is_empty());
+        assert_eq!(book.due_for_check(1500), vec!["c1".to_owned()]);
+    }
+
+    #[test]
+    fn a_test_restores_or_sets_aside_and_ignores_the_rest() {
+        let h = CredentialHealth::default();
+        h.record_test(Err(&upstream(FailureKind::Auth, None)), 0);
+        assert!(matches!(h.state(), HealthState::SetAside { .. }));
+        h.record_test(Err(&ProviderError::Connect("down".into())), 0);
+        assert!(matches!(h.state(), HealthState::SetAside { .. }));
+        h.record_test(Ok(()), 0);
+        assert_eq!(h.state(), HealthState::Healthy);
     }
 
     #[test]

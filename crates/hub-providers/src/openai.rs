@@ -123,6 +123,15 @@ impl Adapter for OpenAiAdapter {
     ) -> BoxFuture<'a, Result<hub_core::video::VideoResult, ProviderError>> {
         Box::pin(crate::openai_video::video(&self.client, target, req, polling))
     }
+
+    /// `GET {base}/models`: every OpenAI-compatible provider lists its models for a valid key.
+    fn probe<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async move {
+            let url = format!("{}/models", target.base_url.trim_end_matches('/'));
+            let builder = self.client.inner.get(url).header(reqwest::header::ACCEPT, "application/json");
+            crate::probe::send(&self.client, target, builder, crate::video::Auth::Bearer, parse_failure).await
+        })
+    }
 }
 
 /// The request as OpenAI-protocol upstreams receive it: the canonical request with the upstream

@@ -43,6 +43,8 @@ impl Default for VideoPolling {
 pub(crate) enum Auth {
     Bearer,
     GoogApiKey,
+    /// The key alone in the named header (`x-api-key`, `Api-Key`).
+    Header(&'static str),
 }
 
 /// Parses a provider's error body into a safe failure.
@@ -61,10 +63,11 @@ pub(crate) async fn call(
     if let Some(key) = &target.api_key {
         builder = match auth {
             Auth::Bearer => builder.bearer_auth(key.expose()),
-            Auth::GoogApiKey => {
+            Auth::GoogApiKey | Auth::Header(_) => {
                 let mut value = HeaderValue::from_str(key.expose()).map_err(|_| ProviderError::Config("the API key is not a valid header value".to_owned()))?;
                 value.set_sensitive(true);
-                builder.header("x-goog-api-key", value)
+                let name = if let Auth::Header(name) = auth { name } else { "x-goog-api-key" };
+                builder.header(name, value)
             }
         };
     }

@@ -95,3 +95,21 @@ async fn titan_embeds_one_string_per_call_and_cohere_all_at_once() {
     assert_eq!(out.usage.prompt_tokens, 3, "from X-Amzn-Bedrock-Input-Token-Count");
     assert_eq!(sim.stats().embedding_requests, 3);
 }
+
+#[tokio::test]
+async fn the_probe_is_a_signed_model_listing() {
+    let sim = sim().await;
+    let t = target(&sim, "", &format!("{AKID}:{SECRET}"));
+    adapter().probe(&t).await.unwrap();
+    assert_eq!(sim.stats().models_requests, 1);
+    assert_eq!(sim.stats().chat_requests + sim.stats().embedding_requests, 0, "a probe is no model call");
+    assert!(sim.stats().last_authorization.unwrap().contains("/bedrock/aws4_request"));
+
+    let wrong = "adapter/Wrong+Secret00000000000000000000";
+    let refused = adapter().probe(&target(&sim, "", &format!("{AKID}:{wrong}"))).await.unwrap_err();
+    match &refused {
+        ProviderError::Upstream(f) => assert_eq!(f.kind, FailureKind::Auth),
+        other => panic!("{other:?}"),
+    }
+    assert!(!refused.to_string().contains(wrong));
+}

@@ -123,6 +123,32 @@ pub(crate) async fn config(State(state): State<SharedState>, body: Bytes) -> Res
     .into_response()
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KeysPatch {
+    #[serde(default)]
+    accept: Vec<String>,
+    #[serde(default)]
+    refuse: Vec<String>,
+}
+
+/// `POST /__sim/keys {"accept":["k"],"refuse":["k"]}`: keys accepted from now on besides the
+/// configured one (a refused credential made valid again), or no longer accepted.
+pub(crate) async fn keys(State(state): State<SharedState>, body: Bytes) -> Response {
+    let patch: KeysPatch = match parse(&body) {
+        Ok(p) => p,
+        Err(e) => return bad_request(e),
+    };
+    let mut extra = state.extra_keys.write();
+    for k in patch.refuse {
+        extra.remove(&k);
+    }
+    for k in patch.accept {
+        extra.insert(k);
+    }
+    Json(json!({ "extra_keys": extra.len() })).into_response()
+}
+
 /// `GET /__sim/health`: readiness probe.
 pub(crate) async fn health() -> Response {
     Json(json!({ "ok": true })).into_response()

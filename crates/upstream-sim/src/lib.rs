@@ -33,6 +33,17 @@
 //!   JSON array without it) and `:batchEmbedContents`: the Gemini API, with Google's key check
 //!   (`x-goog-api-key`), request validation and error bodies; see [`gemini`]. Its base URL, as
 //!   Google's SDKs write it, is [`Sim::gemini_base_url`].
+//! - `POST /v1beta/models/{model}:predict` (Imagen) and `generateContent` asking for an `IMAGE`
+//!   response modality (Gemini image models): base64 PNGs; see [`gemini::images`].
+//! - `POST /v1/ideogram-v3/generate`: Ideogram 3.0's multipart form (`Api-Key`), image URLs on
+//!   the simulator (`GET /__sim/files/{id}.png`); see [`ideogram`].
+//! - Connection probes: `GET /v1/models` (OpenAI; Anthropic's shape when the request carries
+//!   `anthropic-version` or `x-api-key`), `GET /v1beta/models` (Gemini) and
+//!   `GET /foundation-models` (Bedrock, signed), each with its provider's refusal of a bad key;
+//!   they count in `models_requests`, never in `calls_by_key`.
+//! - `POST /__sim/keys {"accept":[…],"refuse":[…]}`: keys accepted besides
+//!   [`SimConfig::api_key`] from now on (also [`Sim::accept_key`]), for a credential the
+//!   provider starts accepting again.
 //! - anything else: 404 `Invalid URL (METHOD /path)`
 //!
 //! # Deterministic replies and usage
@@ -91,6 +102,7 @@ pub mod config;
 mod control;
 pub mod faults;
 pub mod gemini;
+pub mod ideogram;
 mod ids;
 pub mod openai;
 pub mod server;

@@ -74,7 +74,11 @@ fn router(state: SharedState) -> Router {
         .route("/model/{model_id}/converse", post(crate::bedrock::converse))
         .route("/model/{model_id}/converse-stream", post(crate::bedrock::converse_stream))
         .route("/model/{model_id}/invoke", post(crate::bedrock::invoke))
+        .route("/foundation-models", get(crate::bedrock::foundation_models))
         .route("/v1beta/models/{target}", post(crate::gemini::dispatch))
+        .route("/v1beta/models", get(crate::gemini::list_models))
+        .route("/v1/ideogram-v3/generate", post(crate::ideogram::generate))
+        .route("/__sim/keys", post(control::keys))
         .route("/__sim/faults", post(control::push_faults))
         .route("/__sim/fault_rate", post(control::fault_rate))
         .route("/__sim/stats", get(control::stats))
@@ -139,6 +143,21 @@ impl Sim {
     /// What a Google Gen AI SDK's `base_url` should be: `http://IP:PORT` (the Gemini API lives
     /// at `/v1beta/models/…` under it).
     pub fn gemini_base_url(&self) -> String {
+        self.base_url().trim_end_matches("/v1").to_owned()
+    }
+
+    /// Accepts `key` from now on besides the configured one (as `POST /__sim/keys`).
+    pub fn accept_key(&self, key: &str) {
+        self.inner.state.extra_keys.write().insert(key.to_owned());
+    }
+
+    /// Stops accepting a key [`Sim::accept_key`] added.
+    pub fn refuse_key(&self, key: &str) {
+        self.inner.state.extra_keys.write().remove(key);
+    }
+
+    /// What an Ideogram client's base URL should be: `http://IP:PORT`.
+    pub fn ideogram_base_url(&self) -> String {
         self.base_url().trim_end_matches("/v1").to_owned()
     }
 

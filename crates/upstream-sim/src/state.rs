@@ -24,6 +24,9 @@ pub(crate) struct AppState {
     pub aws_credentials: Option<(String, String)>,
     /// Video jobs, OpenAI's and Gemini's.
     pub videos: crate::video::VideoJobs,
+    /// Keys accepted besides `api_key`, changed at run time through `POST /__sim/keys` (a
+    /// refused credential made valid again, as a provider would after a billing fix).
+    pub extra_keys: parking_lot::RwLock<std::collections::HashSet<String>>,
 }
 
 pub(crate) type SharedState = Arc<AppState>;
@@ -41,22 +44,42 @@ impl AppState {
             fingerprint,
             aws_credentials: config.aws_credentials.clone(),
             videos: crate::video::VideoJobs::default(),
+            extra_keys: parking_lot::RwLock::default(),
         }
+    }
+
+    /// Whether `presented` is a key this simulator accepts right now (any key when none is set).
+    pub(crate) fn accepts(&self, presented: &str) -> bool {
+        match &self.api_key {
+            None => true,
+            Some(expected) => presented == expected || self.extra_keys.read().contains(presented),
+        }
+    }
+
+    /// Counts one model call (not a model listing) made with `presented`.
+    pub(crate) fn count_call(&self, presented: &str) {
+        self.counters.record_key_call(presented);
     }
 
     /// Records the `Authorization` header and checks it against the
     /// configured key, counting rejections.
     pub(crate) fn authorize(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        self.authorize_as(headers, true)
+    }
+
+    /// [`AppState::authorize`]; `call` says whether the request counts as a model call of its
+    /// key (a model listing does not).
+    pub(crate) fn authorize_as(&self, headers: &HeaderMap, call: bool) -> Result<(), ApiError> {
         let header = headers.get(AUTHORIZATION);
         self.counters.record_authorization(header);
-        let Some(expected) = &self.api_key else {
-            return Ok(());
-        };
         let presented = header
             .and_then(|v| v.to_str().ok())
             .map(|v| bearer_token(v).trim())
             .unwrap_or("");
-        if presented == expected {
+        if call && !presented.is_empty() {
+            self.count_call(presented);
+        }
+        if self.accepts(presented) {
             return Ok(());
         }
         bump(&self.counters.unauthorized);

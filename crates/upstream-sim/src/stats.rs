@@ -66,6 +66,22 @@ pub struct Stats {
     /// Body of the latest video submission: JSON as received, or multipart fields as an object.
     #[serde(default)]
     pub last_video_body: Option<serde_json::Value>,
+    /// Model calls (not model listings) per presented key, refused ones included: shows which
+    /// credential a gateway sent its users' calls with.
+    #[serde(default)]
+    pub calls_by_key: std::collections::BTreeMap<String, u64>,
+    /// Ideogram generations (`POST /v1/ideogram-v3/generate`), whatever their outcome.
+    #[serde(default)]
+    pub ideogram_requests: u64,
+    /// Image requests to Gemini (`:predict`, and `generateContent` asking for images).
+    #[serde(default)]
+    pub gemini_image_requests: u64,
+    /// Generated image files downloaded (`GET /__sim/files/…`).
+    #[serde(default)]
+    pub file_downloads: u64,
+    /// The latest Ideogram form (fields as an object) or Gemini image request body.
+    #[serde(default)]
+    pub last_image_request: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default)]
@@ -87,6 +103,11 @@ pub(crate) struct Counters {
     pub video_polls: AtomicU64,
     pub video_downloads: AtomicU64,
     last_video_body: Mutex<Option<serde_json::Value>>,
+    calls_by_key: Mutex<std::collections::BTreeMap<String, u64>>,
+    last_image_request: Mutex<Option<serde_json::Value>>,
+    pub ideogram_requests: AtomicU64,
+    pub gemini_image_requests: AtomicU64,
+    pub file_downloads: AtomicU64,
     last_chat_body: Mutex<Option<Bytes>>,
     last_messages_body: Mutex<Option<Bytes>>,
     last_x_api_key: Mutex<Option<HeaderValue>>,
@@ -117,6 +138,14 @@ impl Counters {
 
     pub(crate) fn record_x_api_key(&self, value: Option<&HeaderValue>) {
         *self.last_x_api_key.lock() = value.cloned();
+    }
+
+    pub(crate) fn record_image_request(&self, body: serde_json::Value) {
+        *self.last_image_request.lock() = Some(body);
+    }
+
+    pub(crate) fn record_key_call(&self, key: &str) {
+        *self.calls_by_key.lock().entry(key.to_owned()).or_default() += 1;
     }
 
     pub(crate) fn record_video_body(&self, body: serde_json::Value) {
@@ -157,6 +186,11 @@ impl Counters {
             video_polls: load(&self.video_polls),
             video_downloads: load(&self.video_downloads),
             last_video_body: self.last_video_body.lock().clone(),
+            calls_by_key: self.calls_by_key.lock().clone(),
+            ideogram_requests: load(&self.ideogram_requests),
+            gemini_image_requests: load(&self.gemini_image_requests),
+            file_downloads: load(&self.file_downloads),
+            last_image_request: self.last_image_request.lock().clone(),
         }
     }
 
@@ -178,6 +212,9 @@ impl Counters {
             &self.video_requests,
             &self.video_polls,
             &self.video_downloads,
+            &self.ideogram_requests,
+            &self.gemini_image_requests,
+            &self.file_downloads,
         ] {
             c.store(0, Ordering::Relaxed);
         }
@@ -187,6 +224,8 @@ impl Counters {
         *self.last_messages_body.lock() = None;
         *self.last_x_api_key.lock() = None;
         *self.last_video_body.lock() = None;
+        self.calls_by_key.lock().clear();
+        *self.last_image_request.lock() = None;
     }
 }
 

@@ -66,5 +66,14 @@ impl Browser {
         let resp = self.client.post(hub.url(path)).header("cookie", &self.cookie).header("content-type", "application/x-www-form-urlencoded").body(form_body(&all)).send().await.unwrap();
         resp.status()
     }
-}
 
+    /// Submits a form found on the page at `page` to `action` (with that page's CSRF token);
+    /// answers the status and the page that comes back.
+    pub async fn submit_to(&self, hub: &hub_testkit::TestHub, page: &str, action: &str, fields: &[(&str, &str)]) -> (StatusCode, String) {
+        let csrf = csrf_in(&self.get(hub, page).await);
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        let resp = self.client.post(hub.url(action)).header("cookie", &self.cookie).header("content-type", "application/x-www-form-urlencoded").body(form_body(&all)).send().await.unwrap();
+        (resp.status(), resp.text().await.unwrap())
+    }
+}

@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/admin/keys/{kid}/rotate", post(rotate_key))
         .route("/api/admin/keys/{kid}/audit", get(key_audit))
         .route("/api/admin/providers", get(list_providers).post(add_provider))
+        .route("/api/admin/providers/{provider}/credentials/{credential}/test", post(test_credential))
         .route("/api/admin/users", get(users::list))
         .route("/api/admin/users/invite", post(users::invite))
         .route("/api/admin/users/{id}", axum::routing::patch(users::update))
@@ -350,9 +351,37 @@ async fn list_providers(State(state): State<AppState>, headers: HeaderMap) -> Re
         .health
         .snapshot()
         .into_iter()
-        .map(|(id, st, last_error)| (id, json!({"status": st, "last_error": last_error})))
+        .map(|(id, st, last_error)| {
+            let view = crate::connection::HealthView::from_parts(st.clone(), last_error.clone());
+            (id, json!({"status": st, "last_error": last_error, "reason": view.reason, "next_check_ms": view.next_check_ms}))
+        })
         .collect();
     Ok(Json(json!({"providers": configured, "environment": env, "health": health})).into_response())
+}
+
+/// `POST /api/admin/providers/{provider}/credentials/{credential}/test`: the provider's
+/// cheapest authenticated request with this credential, now. `provider` is its name (`openai`,
+/// `custom:lab`) or its id. Answers `{ok, status, latency_ms, error, error_class, health}`; a
+/// success restores a set-aside credential, a refusal sets it aside.
+async fn test_credential(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    headers: HeaderMap,
+    Path((provider, credential)): Path<(String, String)>,
+) -> Result<Response, AdminError> {
+    let a = actor(&state, &headers, true).await?;
+    if !a.user.role.is_admin() {
+        return Err(AdminError::new(StatusCode::FORBIDDEN, "forbidden", "admins only"));
+    }
+    use crate::connection::TestRefused;
+    let report = crate::connection::test_credential(&state, &provider, &credential).await.map_err(|r| match r {
+        TestRefused::UnknownProvider => AdminError::new(StatusCode::NOT_FOUND, "not_found", "no such provider"),
+        TestRefused::UnknownCredential => AdminError::new(StatusCode::NOT_FOUND, "not_found", "no such credential for this provider"),
+        TestRefused::NoAdapter => AdminError::new(StatusCode::BAD_REQUEST, "invalid_request_error", "this provider's protocol is not served by this hub"),
+    })?;
+    let detail = format!("credential={} ok={}", report.credential_id, report.ok);
+    state.store.audit(&a.label(), "provider.tested", Some(&report.provider), ip(&ctx).as_deref(), Some(&detail)).await?;
+    Ok(Json(report).into_response())
 }
 
 #[derive(Deserialize)]

@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/settings/api-keys/{kid}/rotate", post(pages::key_rotate))
         .route("/settings/api-keys/{kid}/revoke", get(pages::revoke_confirm).post(pages::revoke_submit))
         .route("/settings/providers", get(pages::providers_page).post(pages::providers_save))
+        .route("/settings/providers/test", post(pages::providers_test))
         .route("/settings/aliases", post(aliases::save))
         .route("/settings/aliases/delete", post(aliases::delete))
         .route("/settings/rates", get(money_pages::rates_page).post(money_pages::rates_save))

@@ -372,11 +372,7 @@ pub(super) async fn providers_render(state: &AppState, s: &Session, error: Optio
     let mut providers: Vec<ProviderRow> = configured
         .into_iter()
         .map(|p| ProviderRow {
-            credentials: if p.credentials.is_empty() {
-                "none".into()
-            } else {
-                p.credentials.iter().map(|c| credential_label(state, &c.id, &c.hint)).collect::<Vec<_>>().join(", ")
-            },
+            credentials: p.credentials.iter().map(|c| credential_row(state, &c.id, &c.hint)).collect(),
             name: p.name,
             base_url: p.base_url,
             source: "configured",
@@ -388,7 +384,7 @@ pub(super) async fn providers_render(state: &AppState, s: &Session, error: Optio
             name: e.name.clone(),
             base_url: e.base_url.clone(),
             source: "environment",
-            credentials: e.credentials.iter().map(|c| credential_label(state, &c.id, &c.secret.hint())).collect::<Vec<_>>().join(", "),
+            credentials: e.credentials.iter().map(|c| credential_row(state, &c.id, &c.secret.hint())).collect(),
             enabled: true,
         });
     }
@@ -397,16 +393,54 @@ pub(super) async fn providers_render(state: &AppState, s: &Session, error: Optio
     Ok(render(&ProvidersPage { nav: nav(state, s, "providers"), providers, aliases, models, error, notice }, status))
 }
 
-/// A masked credential and its live health, e.g. `…abcd (cooling down)`.
-fn credential_label(state: &AppState, id: &str, hint: &str) -> String {
+/// A masked credential and its live health, e.g. `…abcd (cooling down)`; for a set-aside one
+/// also its last error and the time of its next re-check.
+fn credential_row(state: &AppState, id: &str, hint: &str) -> CredentialRow {
     use hub_providers::health::HealthState;
-    let status = match state.health.get(id).state() {
-        HealthState::Healthy => return hint.to_owned(),
-        HealthState::CoolingDown { .. } => "cooling down after a rate limit".to_owned(),
-        HealthState::CircuitOpen { .. } => "failing; held back".to_owned(),
-        HealthState::SetAside { reason, .. } => format!("set aside: {reason}"),
+    let Some(h) = state.health.peek(id) else {
+        return CredentialRow { id: id.to_owned(), label: hint.to_owned(), detail: None };
     };
-    format!("{hint} ({status})")
+    let (status, detail) = match h.state() {
+        HealthState::Healthy => return CredentialRow { id: id.to_owned(), label: hint.to_owned(), detail: None },
+        HealthState::CoolingDown { .. } => ("cooling down after a rate limit".to_owned(), None),
+        HealthState::CircuitOpen { .. } => ("failing; held back".to_owned(), None),
+        HealthState::SetAside { reason, until_ms } => {
+            let last = h.last_error().unwrap_or_else(|| reason.clone());
+            (format!("set aside: {reason}"), Some(format!("last error: {last}; next check {}", format_time(until_ms))))
+        }
+    };
+    CredentialRow { id: id.to_owned(), label: format!("{hint} ({status})"), detail }
+}
+
+#[derive(Deserialize)]
+pub struct TestConnectionForm {
+    csrf: String,
+    provider: String,
+    credential: String,
+}
+
+/// `POST /settings/providers/test`: the Test connection button of one credential; the page
+/// comes back with the result.
+pub async fn providers_test(State(state): State<AppState>, Extension(ctx): Extension<RequestCtx>, headers: HeaderMap, Form(f): Form<TestConnectionForm>) -> PageResult {
+    let s = require_session(&state, &headers).await?;
+    check_csrf(&f.csrf, &s)?;
+    if !s.user.role.is_admin() {
+        return providers_render(&state, &s, None, None, StatusCode::FORBIDDEN).await;
+    }
+    match crate::connection::test_credential(&state, &f.provider, &f.credential).await {
+        Ok(r) => {
+            let detail = format!("credential={} ok={}", r.credential_id, r.ok);
+            state.store.audit(&s.user.email, "provider.tested", Some(&r.provider), ip(&ctx).as_deref(), Some(&detail)).await.map_err(storage_failure)?;
+            if r.ok {
+                let notice = format!("Connection test of {} passed: the provider accepted the credential ({} ms).", r.provider, r.latency_ms);
+                providers_render(&state, &s, None, Some(notice), StatusCode::OK).await
+            } else {
+                let error = format!("Connection test of {} failed after {} ms: {}", r.provider, r.latency_ms, r.error.unwrap_or_default());
+                providers_render(&state, &s, Some(error), None, StatusCode::OK).await
+            }
+        }
+        Err(_) => providers_render(&state, &s, Some("There is no such provider credential.".to_owned()), None, StatusCode::NOT_FOUND).await,
+    }
 }
 
 #[derive(Deserialize)]

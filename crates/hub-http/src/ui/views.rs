@@ -77,8 +77,17 @@ pub struct ProviderRow {
     pub name: String,
     pub base_url: String,
     pub source: &'static str,
-    pub credentials: String,
+    pub credentials: Vec<CredentialRow>,
     pub enabled: bool,
+}
+
+/// One credential of a provider: masked, with its health and a Test connection button.
+pub struct CredentialRow {
+    pub id: String,
+    /// The masked key and its health, e.g. `…abcd (cooling down)`.
+    pub label: String,
+    /// For a set-aside credential: the last error and when it is re-checked.
+    pub detail: Option<String>,
 }
 
 #[derive(Template)]

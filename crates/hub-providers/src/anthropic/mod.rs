@@ -130,6 +130,22 @@ impl Adapter for AnthropicAdapter {
             Ok(StreamReply { chunks: Box::pin(futures::StreamExt::map(chunks, |c| c.map(Chunk::Typed))), upstream_ttfb })
         })
     }
+
+    /// `GET {base}/v1/models?limit=1`: the Models API answers any valid key, costs nothing.
+    fn probe<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async move {
+            let url = format!("{}?limit=1", models_url(&target.base_url));
+            let builder = self.client.inner.get(url).header(ACCEPT, "application/json").header("anthropic-version", API_VERSION);
+            crate::probe::send(&self.client, target, builder, crate::video::Auth::Header("x-api-key"), errors::parse_failure).await
+        })
+    }
+}
+
+/// `{base}/v1/models`, the base written as for [`messages_url`].
+pub fn models_url(base_url: &str) -> String {
+    let base = base_url.trim_end_matches('/');
+    let base = base.strip_suffix("/v1").unwrap_or(base).trim_end_matches('/');
+    format!("{base}/v1/models")
 }
 
 struct StreamState<S> {

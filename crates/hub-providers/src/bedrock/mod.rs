@@ -183,11 +183,55 @@ impl Adapter for BedrockAdapter {
             tokio::time::timeout(self.client.timeouts.total, work).await.map_err(|_| ProviderError::Timeout(TimeoutKind::Total))?
         })
     }
+
+    /// A signed `GET /foundation-models` (ListFoundationModels) on the control-plane endpoint
+    /// of the runtime's region (`bedrock-runtime.R.amazonaws.com` → `bedrock.R.amazonaws.com`;
+    /// other hosts, such as a proxy or a simulator, are asked at their own root). Free, and it
+    /// needs the same signature every call does.
+    fn probe<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async move {
+            let secret = target.api_key.as_ref().ok_or_else(|| ProviderError::Config("Amazon Bedrock needs an access key".to_owned()))?;
+            let creds = Credential::parse(secret.expose())?;
+            let url = format!("{}/foundation-models", control_plane(&target.base_url));
+            let region = signing::region_from_url(&target.base_url).unwrap_or_else(|| self.default_region.clone());
+            let signed = creds.auth_headers("GET", &url, &[], b"", &region, SystemTime::now())?;
+            let mut builder = self.client.inner.get(url).header(reqwest::header::ACCEPT, "application/json");
+            for (name, value) in signed {
+                builder = builder.header(name, value);
+            }
+            let secrets = creds.parts();
+            let work = async {
+                let response = builder.send().await.map_err(transport_error)?;
+                if !response.status().is_success() {
+                    return Err(failure(response, &secrets).await);
+                }
+                Ok(())
+            };
+            tokio::time::timeout(crate::probe::PROBE_TIMEOUT, work).await.map_err(|_| ProviderError::Timeout(TimeoutKind::Total))?
+        })
+    }
+}
+
+/// The control-plane base of a runtime endpoint: `bedrock-runtime[-fips].` becomes
+/// `bedrock[-fips].` on AWS hosts; any other base is kept.
+pub fn control_plane(base_url: &str) -> String {
+    let base = base_url.trim_end_matches('/');
+    if signing::region_from_url(base).is_none() {
+        return base.to_owned();
+    }
+    base.replacen("://bedrock-runtime-fips.", "://bedrock-fips.", 1).replacen("://bedrock-runtime.", "://bedrock.", 1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probes_go_to_the_control_plane_of_the_same_region() {
+        assert_eq!(control_plane("https://bedrock-runtime.us-east-1.amazonaws.com"), "https://bedrock.us-east-1.amazonaws.com");
+        assert_eq!(control_plane("https://bedrock-runtime-fips.us-west-2.amazonaws.com/"), "https://bedrock-fips.us-west-2.amazonaws.com");
+        assert_eq!(control_plane("http://127.0.0.1:9"), "http://127.0.0.1:9");
+    }
 
     #[test]
     fn completion_ids_come_from_request_ids() {

@@ -13,6 +13,7 @@
 
 pub mod embeddings;
 pub mod errors;
+pub mod images;
 pub mod schema;
 pub mod stream;
 pub mod translate;
@@ -83,11 +84,7 @@ async fn failure(target: &Target, response: reqwest::Response) -> ProviderError 
 
 /// `{root}/models/{model}:{method}`; `method` may carry a query (`streamGenerateContent?alt=sse`).
 pub fn endpoint(base_url: &str, model: &str, method: &str) -> Result<String, ProviderError> {
-    let base = base_url.trim().trim_end_matches('/');
-    if base.is_empty() {
-        return Err(ProviderError::Config("the provider has no base URL".to_owned()));
-    }
-    let root = if base.ends_with("/v1beta") || base.ends_with("/v1") { base.to_owned() } else { format!("{base}/v1beta") };
+    let root = version_root(base_url)?;
     Ok(format!("{root}/{}:{method}", model_path(model)?))
 }
 
@@ -163,6 +160,33 @@ impl Adapter for GeminiAdapter {
         })
     }
 
+    fn images<'a>(&'a self, target: &'a Target, req: &'a hub_core::images::ImageRequest) -> BoxFuture<'a, Result<hub_core::images::ImageResponse, ProviderError>> {
+        Box::pin(async move {
+            let work = async {
+                match images::flavour(&target.model) {
+                    images::Flavour::Imagen => {
+                        let url = endpoint(&target.base_url, &target.model, "predict")?;
+                        let body = encode(&images::imagen_body(req)?)?;
+                        let (response, _) = self.post(target, url, body, false).await?;
+                        images::imagen_reply(&read_limited(response, MAX_REPLY_BYTES).await?, unix_now())
+                    }
+                    images::Flavour::Gemini => {
+                        let url = endpoint(&target.base_url, &target.model, "generateContent")?;
+                        let body = encode(&images::gemini_body(req)?)?;
+                        let calls = (0..req.n.unwrap_or(1).max(1)).map(|_| async {
+                            let (response, _) = self.post(target, url.clone(), body.clone(), false).await?;
+                            read_limited(response, MAX_REPLY_BYTES).await
+                        });
+                        let replies = futures::future::try_join_all(calls).await?;
+                        let bodies: Vec<&[u8]> = replies.iter().map(Vec::as_slice).collect();
+                        images::gemini_reply(&bodies, unix_now())
+                    }
+                }
+            };
+            tokio::time::timeout(self.client.timeouts.total, work).await.map_err(|_| ProviderError::Timeout(TimeoutKind::Total))?
+        })
+    }
+
     fn video<'a>(
         &'a self,
         target: &'a Target,
@@ -171,6 +195,25 @@ impl Adapter for GeminiAdapter {
     ) -> BoxFuture<'a, Result<hub_core::video::VideoResult, ProviderError>> {
         Box::pin(video::video(&self.client, target, req, polling))
     }
+
+    /// `GET {root}/models?pageSize=1`: listing models needs a valid key and costs nothing. The key
+    /// goes in `x-goog-api-key`, never in the URL.
+    fn probe<'a>(&'a self, target: &'a Target) -> BoxFuture<'a, Result<(), ProviderError>> {
+        Box::pin(async move {
+            let url = format!("{}/models?pageSize=1", version_root(&target.base_url)?);
+            let builder = self.client.inner.get(url).header(ACCEPT, "application/json");
+            crate::probe::send(&self.client, target, builder, crate::video::Auth::GoogApiKey, errors::parse_failure).await
+        })
+    }
+}
+
+/// `{base}/v1beta`, or the base itself when it already names a version.
+fn version_root(base_url: &str) -> Result<String, ProviderError> {
+    let base = base_url.trim().trim_end_matches('/');
+    if base.is_empty() {
+        return Err(ProviderError::Config("the provider has no base URL".to_owned()));
+    }
+    Ok(if base.ends_with("/v1beta") || base.ends_with("/v1") { base.to_owned() } else { format!("{base}/v1beta") })
 }
 
 #[cfg(test)]

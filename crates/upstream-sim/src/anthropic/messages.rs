@@ -80,17 +80,17 @@ impl Usage {
 }
 
 /// Checks `x-api-key` against the configured key, recording what was presented.
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn authorize(state: &AppState, headers: &HeaderMap, call: bool) -> Result<(), ApiError> {
     let header = headers.get("x-api-key");
     state.counters.record_x_api_key(header);
-    let Some(expected) = &state.api_key else {
-        return Ok(());
-    };
     let presented = header
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .unwrap_or("");
-    if presented == expected {
+    if call && !presented.is_empty() {
+        state.count_call(presented);
+    }
+    if state.accepts(presented) {
         return Ok(());
     }
     bump(&state.counters.unauthorized);
@@ -112,7 +112,7 @@ pub(crate) async fn create(State(state): State<SharedState>, req: Request) -> Re
         Err(_) => return errors::request_too_large().into_response(&meta),
     };
     state.counters.record_messages_body(&body);
-    if let Err(e) = authorize(&state, &parts.headers) {
+    if let Err(e) = authorize(&state, &parts.headers, true) {
         return e.into_response(&meta);
     }
     if !parts.headers.contains_key("anthropic-version") {

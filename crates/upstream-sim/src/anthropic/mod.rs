@@ -101,6 +101,44 @@ pub(crate) fn json_response(status: StatusCode, body: Vec<u8>, meta: &Meta) -> R
     resp
 }
 
+/// Models `GET /v1/models` lists for Anthropic clients: `(id, display name, created)`.
+const LISTED: [(&str, &str, &str); 3] = [
+    ("claude-sonnet-4-5-20250929", "Claude Sonnet 4.5", "2025-09-29T00:00:00Z"),
+    ("claude-opus-4-1-20250805", "Claude Opus 4.1", "2025-08-05T00:00:00Z"),
+    ("claude-3-5-haiku-20241022", "Claude Haiku 3.5", "2024-10-22T00:00:00Z"),
+];
+
+/// Anthropic's `GET /v1/models` (`?limit=N`), with its `x-api-key` check and 401 body. Counted
+/// in `models_requests`, not as a call of the key.
+pub(crate) fn list_models(state: &AppState, req: &axum::extract::Request) -> Response {
+    crate::stats::bump(&state.counters.models_requests);
+    let meta = Meta::new(state);
+    if let Err(e) = messages::authorize(state, req.headers(), false) {
+        return e.into_response(&meta);
+    }
+    let limit = req
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|p| p.strip_prefix("limit="))
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| (1..=1000).contains(n))
+        .unwrap_or(20);
+    let data: Vec<serde_json::Value> = LISTED
+        .iter()
+        .take(limit)
+        .map(|(id, name, created)| serde_json::json!({"type": "model", "id": id, "display_name": name, "created_at": created}))
+        .collect();
+    let body = serde_json::json!({
+        "data": data,
+        "has_more": limit < LISTED.len(),
+        "first_id": data.first().and_then(|m| m.get("id")).cloned(),
+        "last_id": data.last().and_then(|m| m.get("id")).cloned(),
+    });
+    json_response(StatusCode::OK, serde_json::to_vec(&body).unwrap_or_default(), &meta)
+}
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

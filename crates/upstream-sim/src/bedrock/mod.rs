@@ -63,6 +63,28 @@ fn authorize(state: &AppState, parts: &Parts, body: &[u8]) -> Result<(), Bedrock
     })
 }
 
+/// `GET /foundation-models` (ListFoundationModels on the control-plane endpoint, which the
+/// simulator serves on the same port): a short signed list, as connection probes use it.
+/// Counted in `models_requests`.
+pub(crate) async fn foundation_models(axum::extract::State(state): axum::extract::State<crate::state::SharedState>, req: axum::extract::Request) -> axum::response::Response {
+    bump(&state.counters.models_requests);
+    let rid = request_id(&state);
+    let (parts, _) = req.into_parts();
+    if let Err(e) = authorize(&state, &parts, b"") {
+        return e.into_response(&rid);
+    }
+    let body = serde_json::json!({"modelSummaries": [
+        {"modelArn": "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-5-sonnet-20240620-v1:0", "modelId": "anthropic.claude-3-5-sonnet-20240620-v1:0", "modelName": "Claude 3.5 Sonnet", "providerName": "Anthropic", "inputModalities": ["TEXT", "IMAGE"], "outputModalities": ["TEXT"], "responseStreamingSupported": true, "inferenceTypesSupported": ["ON_DEMAND"], "modelLifecycle": {"status": "ACTIVE"}},
+        {"modelArn": "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0", "modelId": "amazon.titan-embed-text-v2:0", "modelName": "Titan Text Embeddings V2", "providerName": "Amazon", "inputModalities": ["TEXT"], "outputModalities": ["EMBEDDING"], "inferenceTypesSupported": ["ON_DEMAND"], "modelLifecycle": {"status": "ACTIVE"}}
+    ]});
+    let mut resp = axum::response::Response::new(axum::body::Body::from(serde_json::to_vec(&body).unwrap_or_default()));
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    if let Ok(v) = http::HeaderValue::from_str(&rid) {
+        resp.headers_mut().insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
 /// The model id of `/model/{modelId}/…`, percent-decoded.
 fn model_id(path: &str) -> String {
     let raw = path.strip_prefix("/model/").and_then(|r| r.split('/').next()).unwrap_or_default();

@@ -55,6 +55,16 @@ pub(crate) async fn handle(state: SharedState, model: String, method: Method, q:
     if let Err(e) = authorize(&state, &parts.headers, &q) {
         return e.into_response();
     }
+    if method == Method::Generate {
+        if let Ok(value) = serde_json::from_slice::<Value>(&body) {
+            if super::images::wants_image(&value) {
+                if let Err(e) = request::parse(&value) {
+                    return e.into_response();
+                }
+                return super::images::content_reply(&state, &model, &value).await;
+            }
+        }
+    }
     let plan = match plan(&body, model, method, &state) {
         Ok(p) => p,
         Err(e) => return e.into_response(),

@@ -42,6 +42,7 @@
 pub mod embed;
 pub mod errors;
 pub mod generate;
+pub mod images;
 pub(crate) mod request;
 pub(crate) mod schema;
 pub(crate) mod stream;
@@ -115,6 +116,7 @@ pub(crate) enum Method {
     Stream,
     BatchEmbed,
     PredictLongRunning,
+    Predict,
 }
 
 impl Method {
@@ -124,6 +126,7 @@ impl Method {
             Method::Stream => "streamGenerateContent",
             Method::BatchEmbed => "batchEmbedContents",
             Method::PredictLongRunning => "predictLongRunning",
+            Method::Predict => "predict",
         }
     }
 }
@@ -155,6 +158,7 @@ pub(crate) async fn dispatch(State(state): State<SharedState>, Path(target): Pat
             "streamGenerateContent" => Method::Stream,
             "batchEmbedContents" => Method::BatchEmbed,
             "predictLongRunning" => Method::PredictLongRunning,
+            "predict" => Method::Predict,
             _ => return None,
         };
         (!model.is_empty()).then(|| (model.to_owned(), method))
@@ -167,18 +171,73 @@ pub(crate) async fn dispatch(State(state): State<SharedState>, Path(target): Pat
         Method::Generate | Method::Stream => generate::handle(state, model, method, q, req).await,
         Method::BatchEmbed => embed::handle(state, model, q, req).await,
         Method::PredictLongRunning => video::submit(state, model, q, req).await,
+        Method::Predict => images::predict(state, model, q, req).await,
     }
+}
+
+/// Models `GET /v1beta/models` lists: `(id, display name, methods)`.
+const LISTED: [(&str, &str, &[&str]); 4] = [
+    ("gemini-2.5-flash", "Gemini 2.5 Flash", &["generateContent", "countTokens", "createCachedContent", "batchGenerateContent"]),
+    ("gemini-2.5-flash-image", "Nano Banana", &["generateContent", "countTokens", "batchGenerateContent"]),
+    ("imagen-4.0-generate-001", "Imagen 4", &["predict"]),
+    ("gemini-embedding-001", "Gemini Embedding 001", &["embedContent", "countTextTokens", "countTokens", "asyncBatchEmbedContent"]),
+];
+
+/// `GET /v1beta/models` (`?pageSize=N`): the model list, with Google's key check. Counted in
+/// `models_requests`, not as a call of the key.
+pub(crate) async fn list_models(State(state): State<SharedState>, req: Request) -> Response {
+    bump(&state.counters.models_requests);
+    let q = query(req.uri());
+    if let Err(e) = authorize_as(&state, req.headers(), &q, false) {
+        return e.into_response();
+    }
+    let page_size = req
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|p| p.strip_prefix("pageSize="))
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(50);
+    let models: Vec<serde_json::Value> = LISTED
+        .iter()
+        .take(page_size)
+        .map(|(id, display, methods)| {
+            serde_json::json!({
+                "name": format!("models/{id}"),
+                "version": "001",
+                "displayName": display,
+                "inputTokenLimit": 1_048_576,
+                "outputTokenLimit": 65_536,
+                "supportedGenerationMethods": methods,
+            })
+        })
+        .collect();
+    let mut body = serde_json::json!({"models": models});
+    if page_size < LISTED.len() {
+        body["nextPageToken"] = serde_json::json!("Ch9tb2RlbHMvZ2VtaW5pLTIuNS1mbGFzaA==");
+    }
+    json_response(StatusCode::OK, pretty(&body))
 }
 
 /// Checks the key Google's way and counts a refusal.
 pub(crate) fn authorize(state: &AppState, headers: &HeaderMap, q: &Query) -> Result<(), GoogleError> {
+    authorize_as(state, headers, q, true)
+}
+
+/// [`authorize`]; `call` says whether the request counts as a model call of its key.
+pub(crate) fn authorize_as(state: &AppState, headers: &HeaderMap, q: &Query, call: bool) -> Result<(), GoogleError> {
     state.counters.record_authorization(headers.get(http::header::AUTHORIZATION));
-    let Some(expected) = &state.api_key else {
-        return Ok(());
-    };
     let presented = headers.get("x-goog-api-key").and_then(|v| v.to_str().ok()).map(str::to_owned).or_else(|| q.key.clone());
+    if let (true, Some(k)) = (call, presented.as_deref()) {
+        state.count_call(k.trim());
+    }
+    if state.api_key.is_none() {
+        return Ok(());
+    }
     match presented {
-        Some(k) if k.trim() == expected => Ok(()),
+        Some(k) if state.accepts(k.trim()) => Ok(()),
         Some(_) => {
             bump(&state.counters.unauthorized);
             Err(errors::api_key_invalid())

@@ -164,6 +164,7 @@ pub(crate) async fn file(State(state): State<SharedState>, Path(name): Path<Stri
         let meta = ResponseMeta::new(&state);
         return errors::invalid_url("GET", &format!("/__sim/files/{name}")).into_response(&meta);
     }
+    crate::stats::bump(&state.counters.file_downloads);
     let mut resp = Response::new(Body::from(sim_png()));
     resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("image/png"));
     resp

@@ -64,11 +64,15 @@ fn begin(state: &SharedState, req: &Request) -> (InFlight, ResponseMeta, Result<
     let in_flight = InFlight::new(&state.counters);
     bump(&state.counters.models_requests);
     let meta = ResponseMeta::new(state);
-    let auth = state.authorize(req.headers());
+    let auth = state.authorize_as(req.headers(), false);
     (in_flight, meta, auth)
 }
 
 pub(crate) async fn list(State(state): State<SharedState>, req: Request) -> Response {
+    // Anthropic's Models API lives at the same path; its clients send `anthropic-version`.
+    if req.headers().contains_key("anthropic-version") || req.headers().contains_key("x-api-key") {
+        return crate::anthropic::list_models(&state, &req);
+    }
     let (_in_flight, meta, auth) = begin(&state, &req);
     if let Err(e) = auth {
         return e.into_response(&meta);

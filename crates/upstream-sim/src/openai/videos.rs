@@ -93,7 +93,7 @@ fn fields(content_type: &str, body: &Bytes) -> Result<Map<String, Value>, ApiErr
 }
 
 /// Text parts as strings; a file part (one with a `filename`) as `{"filename": …}`.
-fn multipart_fields(body: &[u8], boundary: &str) -> Result<Map<String, Value>, ApiError> {
+pub(crate) fn multipart_fields(body: &[u8], boundary: &str) -> Result<Map<String, Value>, ApiError> {
     let text = String::from_utf8_lossy(body);
     let delimiter = format!("--{boundary}");
     let mut out = Map::new();
