@@ -21,6 +21,7 @@ pub mod model_name;
 pub mod multipart;
 pub mod money;
 pub mod password;
+pub mod price_options;
 pub mod pricing;
 pub mod provider;
 pub mod rate;

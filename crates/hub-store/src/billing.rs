@@ -85,6 +85,7 @@ fn rate_from(r: &AnyRow) -> Result<RateOverride, StoreError> {
             cached_input: n("cached_input")?,
             per_image: n("per_image")?,
             per_video_second: n("per_video_second")?,
+            per_web_search: NanoCredits::ZERO,
             unit_cost: UnitCost {
                 input: n("unit_cost_input")?,
                 output: n("unit_cost_output")?,

@@ -92,6 +92,7 @@ impl RateForm {
             cached_input,
             per_image,
             per_video_second: opt(&self.per_video_second, "per_video_second", NanoCredits::ZERO)?,
+            per_web_search: NanoCredits::ZERO,
             unit_cost: UnitCost {
                 input: opt(&self.unit_cost_input, "unit_cost_input", input)?,
                 output: opt(&self.unit_cost_output, "unit_cost_output", output)?,
