@@ -290,7 +290,7 @@ mod tests {
 
     #[test]
     fn wire_completions_tell_the_tier_they_ran_in() {
-        let body = Bytes::from_static(br#"{"id":"x","choices":[],"service_tier":"flex","usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#);
+        let body = Bytes::from_static(br#"{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[],"service_tier":"flex","usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#);
         let c = Completion::from_openai_json(body).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.service_tier().as_deref(), Some("flex"));
         let typed = Completion::Typed(c.into_typed().unwrap_or_else(|e| panic!("{e}")));

@@ -401,6 +401,7 @@ impl CallGuard {
             }
             // A balance's "budget" is what was granted: 50, 80 and 100 % of it spent are alerts too.
             if let Some((user_id, before, after)) = spent.user_spent {
+                self.state.credit.note_debit(&user_id, self.hold.started_at_ms, hub_core::ids::now_ms());
                 let granted = self.state.credit.granted(&user_id, self.hold.started_at_ms);
                 self.state.monitor.on_budget_spent(hub_core::alerts::SubjectType::User, &user_id, before.0, after.0, granted.0);
             }
