@@ -216,7 +216,7 @@ impl CallGuard {
                 None => None,
             };
             let output = credit::output_bound(self.asked.max_output_tokens, target.kind, &target.model);
-            if output.is_none() && (self.asked.price.reasoning || price_options::is_reasoning_model(target.kind, &target.model)) {
+            if rate.is_some() && output.is_none() && (self.asked.price.reasoning || price_options::is_reasoning_model(target.kind, &target.model)) {
                 // Reasoning tokens are billed as output: without a bound the price has none.
                 return Err(ApiError::bad_request(
                     Some("max_completion_tokens"),
