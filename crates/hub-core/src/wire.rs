@@ -57,10 +57,7 @@ impl Completion {
     pub fn service_tier(&self) -> Option<String> {
         match self {
             Completion::Typed(c) => c.extra.get("service_tier").and_then(serde_json::Value::as_str).map(str::to_owned),
-            Completion::OpenAiJson { body, .. } => {
-                let raw = crate::json_scan::top_level_member(body, "service_tier").ok().flatten()?;
-                serde_json::from_slice::<Option<String>>(raw).ok().flatten()
-            }
+            Completion::OpenAiJson { body, .. } => tier_member(body),
         }
     }
 
@@ -99,7 +96,21 @@ impl Completion {
     }
 }
 
+/// The top-level `service_tier` string of an OpenAI reply or chunk, without parsing the rest.
+fn tier_member(json: &[u8]) -> Option<String> {
+    let raw = crate::json_scan::top_level_member(json, "service_tier").ok().flatten()?;
+    serde_json::from_slice::<Option<String>>(raw).ok().flatten()
+}
+
 impl Chunk {
+    /// The processing tier the upstream reports (OpenAI sends `service_tier` on every chunk).
+    pub fn service_tier(&self) -> Option<String> {
+        match self {
+            Chunk::Typed(c) => c.extra.get("service_tier").and_then(serde_json::Value::as_str).map(str::to_owned),
+            Chunk::OpenAiJson { json, .. } => tier_member(json),
+        }
+    }
+
     pub fn usage(&self) -> Option<&Usage> {
         match self {
             Chunk::Typed(c) => c.usage.as_ref(),
@@ -297,5 +308,7 @@ mod tests {
         assert_eq!(typed.service_tier().as_deref(), Some("flex"));
         let none = Completion::from_openai_json(Bytes::from_static(br#"{"id":"x","choices":[],"service_tier":null}"#)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(none.service_tier(), None);
+        let chunk = Chunk::from_openai_json(Bytes::from_static(br#"{"id":"c","object":"chat.completion.chunk","service_tier":"priority","choices":[]}"#)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(chunk.service_tier().as_deref(), Some("priority"));
     }
 }

@@ -51,6 +51,13 @@ async fn tiers_and_web_search_change_what_a_budgeted_call_costs() {
     assert_eq!(priority["credits"], PROMPT_TOKENS * 2_000 + OUTPUT * 8_000, "{priority}");
     assert_eq!(auto["credits"], standard["credits"]);
     assert_eq!(flex["upstream_cost"], flex["credits"], "list prices sell at cost");
+    // A stream is charged the tier its chunks report.
+    let streamed = chat(hub, &key, &ask("openai/o4-mini", json!({"service_tier": "flex", "stream": true}))).await;
+    let id = request_id(streamed.headers());
+    assert_eq!(streamed.status(), StatusCode::OK);
+    let _ = streamed.text().await.unwrap();
+    let record = hub.wait_for_record(&id, limits::USAGE_VISIBLE).await.unwrap();
+    assert_eq!(record["credits"], flex["credits"], "{record}");
 
     // A tier the model has no price for is refused under a budget, naming the field…
     let refused = expect_error(chat(hub, &key, &ask("openai/gpt-4o-mini", json!({"service_tier": "flex"}))).await, 400, "no flex price").await;

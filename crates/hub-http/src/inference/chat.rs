@@ -163,6 +163,7 @@ async fn stream(state: &AppState, mut guard: CallGuard, plan: &Plan<'_>, req: &C
     };
     guard.name_target(&relayed.target);
     let open = relayed.value;
+    guard.report_service_tier(open.first.service_tier());
     let upstream_ttfb_ms = open.upstream_ttfb.as_secs_f64() * 1000.0;
     let hub_ms = guard.started.elapsed().as_secs_f64() * 1000.0 - upstream_ttfb_ms;
     let framing = match dialect {
