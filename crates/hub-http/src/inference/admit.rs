@@ -418,6 +418,10 @@ impl CallGuard {
         let Some(kind) = self.kind else { return *base };
         let model = self.hold.model.as_str();
         let ask = &self.asked.price;
+        if self.images_delivered == 0 && ask.service_tier.is_none() && ask.web_search.is_none() {
+            // Most calls: nothing changes the model's rate.
+            return *base;
+        }
         let mut rate = price_options::rate_for(base, kind, model, ask).unwrap_or_else(|_| {
             let plain = PriceAsk { web_search: ask.web_search, ..PriceAsk::default() };
             price_options::rate_for(base, kind, model, &plain).unwrap_or(*base)
