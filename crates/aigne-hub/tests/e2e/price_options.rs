@@ -77,6 +77,15 @@ async fn tiers_and_web_search_change_what_a_budgeted_call_costs() {
     // A tier name the hub does not know is refused the same way.
     let unknown = expect_error(chat(hub, &key, &ask("openai/gpt-4o-mini", json!({"service_tier": "scale"}))).await, 400, "unknown tier").await;
     assert_eq!(param_of(&unknown), "service_tier");
+
+    // An admin override at twice the list price scales the tier prices by the same factor.
+    hub.cli_ok(&["rate", "set", "openai/o4-mini", "--input", "0.0000022", "--output", "0.0000088"], None).await.unwrap();
+    let doubled = eventually(limits::PROPAGATION, "the override reaches the hub", || async {
+        let r = credits_of(hub, &key, API_CHAT, &ask("openai/o4-mini", json!({"service_tier": "flex"}))).await;
+        (r["credits"] != flex["credits"]).then_some(r)
+    })
+    .await;
+    assert_eq!(doubled["credits"].as_i64().unwrap(), 2 * flex["credits"].as_i64().unwrap(), "{doubled}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
