@@ -450,12 +450,13 @@ async fn credit(data_dir: &std::path::Path, cmd: CreditCommand) -> CmdResult {
         CreditCommand::Show { email, json } => {
             let user = store.user_by_email(&email).await?.ok_or_else(|| format!("no account with email {email}"))?;
             let b = store.stored_balance(&user.id, hub_core::ids::now_ms()).await?;
-            let balance = NanoCredits(b.granted.0.saturating_sub(b.spent.0));
+            let balance = b.balance();
             if json {
-                let doc = json!({"email": user.email, "balance": balance.to_string(), "granted": b.granted.to_string(), "spent": b.spent.to_string(), "grants": store.grants_of(&user.id).await?});
+                let ledger = store.grant_ledger(&user.id, hub_core::ids::now_ms()).await?;
+                let doc = json!({"email": user.email, "balance": balance.to_string(), "granted": b.granted.to_string(), "spent": b.spent.to_string(), "expired": b.expired.to_string(), "grants": ledger.grants});
                 println!("{}", serde_json::to_string_pretty(&doc)?);
             } else {
-                println!("{}: balance {} (granted {}, spent {})", user.email, balance, b.granted, b.spent);
+                println!("{}: balance {} (granted {}, spent {}, expired {})", user.email, balance, b.granted, b.spent, b.expired);
             }
         }
     }

@@ -141,10 +141,13 @@ pub struct ImageUrl {
 pub struct Tool {
     #[serde(rename = "type")]
     pub kind: String,
+    /// Empty for tools the provider runs itself (`{"type":"web_search"}`), which name no
+    /// function and are sent on as they came.
+    #[serde(default, skip_serializing_if = "FunctionDef::is_empty")]
     pub function: FunctionDef,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FunctionDef {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -153,6 +156,12 @@ pub struct FunctionDef {
     pub parameters: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strict: Option<bool>,
+}
+
+impl FunctionDef {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_empty() && self.description.is_none() && self.parameters.is_none() && self.strict.is_none()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -32,6 +32,10 @@ pub struct ModelRate {
     pub cached_input: NanoCredits,
     pub per_image: NanoCredits,
     pub per_video_second: NanoCredits,
+    /// Per web search a call runs (the call's search tool or options); never stored: set from
+    /// the catalog's search fee for calls that ask for a search ([`rate_for`]).
+    #[serde(default)]
+    pub per_web_search: NanoCredits,
     pub unit_cost: UnitCost,
 }
 
@@ -52,6 +56,7 @@ impl ModelRate {
             cached_input: NanoCredits(cached_input),
             per_image: NanoCredits(per_image),
             per_video_second: NanoCredits(0),
+            per_web_search: NanoCredits(0),
             unit_cost: UnitCost { input: NanoCredits(input), output: NanoCredits(output), cached_input: NanoCredits(cached_input), per_image: NanoCredits(per_image) },
         }
     }
@@ -65,6 +70,7 @@ impl ModelRate {
             ("cached_input", self.cached_input),
             ("per_image", self.per_image),
             ("per_video_second", self.per_video_second),
+            ("per_web_search", self.per_web_search),
             ("unit_cost_input", self.unit_cost.input),
             ("unit_cost_output", self.unit_cost.output),
             ("unit_cost_cached_input", self.unit_cost.cached_input),
@@ -104,28 +110,37 @@ pub struct Metered {
     pub cached_tokens: u64,
     pub images: u64,
     pub video_seconds: u64,
+    /// Web searches run (0 or 1: a call that asked for search and succeeded).
+    pub web_searches: u64,
 }
 
 /// The reservation: `(input × rate + output × rate) × choices + images × per-image + seconds
-/// of video × per-second`, saturating.
+/// of video × per-second + one web search`, saturating. The search fee is zero unless the
+/// call asked for a search ([`rate_for`]).
 pub fn reservation(rate: &ModelRate, b: CallBounds) -> NanoCredits {
     let per_choice = rate.input.times(b.input_tokens).saturating_add(rate.output.times(b.output_tokens));
     per_choice
         .times(b.choices.max(1))
         .saturating_add(rate.per_image.times(b.images))
         .saturating_add(rate.per_video_second.times(b.video_seconds))
+        .saturating_add(rate.per_web_search)
 }
 
 /// What the hub charges for `m`: cached input at the cached rate, the rest at the input rate.
 pub fn charge(rate: &ModelRate, m: Metered) -> NanoCredits {
-    priced(m, rate.input, rate.cached_input, rate.output, rate.per_image).saturating_add(rate.per_video_second.times(m.video_seconds))
+    priced(m, rate.input, rate.cached_input, rate.output, rate.per_image)
+        .saturating_add(rate.per_video_second.times(m.video_seconds))
+        .saturating_add(rate.per_web_search.times(m.web_searches.min(1)))
 }
 
-/// What the upstream charges the hub for `m`. Video has no separate unit cost: a second is
-/// costed at the rate it is sold at (the list price unless an admin overrides it).
+/// What the upstream charges the hub for `m`. Video and web searches have no separate unit
+/// cost: a second or a search is costed at the rate it is sold at (the list price unless an
+/// admin overrides the model's rate).
 pub fn upstream_cost(rate: &ModelRate, m: Metered) -> NanoCredits {
     let u = &rate.unit_cost;
-    priced(m, u.input, u.cached_input, u.output, u.per_image).saturating_add(rate.per_video_second.times(m.video_seconds))
+    priced(m, u.input, u.cached_input, u.output, u.per_image)
+        .saturating_add(rate.per_video_second.times(m.video_seconds))
+        .saturating_add(rate.per_web_search.times(m.web_searches.min(1)))
 }
 
 fn priced(m: Metered, input: NanoCredits, cached: NanoCredits, output: NanoCredits, per_image: NanoCredits) -> NanoCredits {
@@ -264,7 +279,7 @@ mod tests {
         // 7 input tokens and 20 output tokens, twice.
         let b = CallBounds { input_tokens: 7, output_tokens: 20, choices: 2, images: 0, video_seconds: 0 };
         assert_eq!(reservation(&r, b), NanoCredits((7 * 150 + 20 * 600) * 2));
-        let m = Metered { input_tokens: 7, output_tokens: 20, cached_tokens: 4, images: 0, video_seconds: 0 };
+        let m = Metered { input_tokens: 7, output_tokens: 20, cached_tokens: 4, ..Metered::default() };
         assert_eq!(charge(&r, m), NanoCredits(3 * 150 + 4 * 75 + 20 * 600));
         let img = ModelRate::at_list_price(5_000, 0, 5_000, 42_000_000);
         let b = CallBounds { input_tokens: 10, output_tokens: 0, choices: 1, images: 3, video_seconds: 0 };
@@ -302,6 +317,7 @@ mod tests {
                 cached_tokens: cached,
                 images: used_images % (images + 1),
                 video_seconds: used_seconds % (seconds + 1),
+                web_searches: 0,
             };
             let reserved = reservation(&rate, b);
             prop_assert!(reserved.0 >= 0);
@@ -311,7 +327,7 @@ mod tests {
 
         #[test]
         fn nothing_overflows(rate in any_rate(), a in any::<u64>(), b in any::<u64>(), c in any::<u64>(), d in any::<u64>()) {
-            let m = Metered { input_tokens: a, output_tokens: b, cached_tokens: c, images: d, video_seconds: 0 };
+            let m = Metered { input_tokens: a, output_tokens: b, cached_tokens: c, images: d, video_seconds: 0, web_searches: a };
             prop_assert!(charge(&rate, m).0 >= 0);
             let bounds = CallBounds { input_tokens: a, output_tokens: b, choices: c, images: d, video_seconds: 0 };
             prop_assert!(reservation(&rate, bounds).0 >= 0);

@@ -53,6 +53,14 @@ impl Completion {
         }
     }
 
+    /// The processing tier the upstream reports it used (`service_tier`), when it says.
+    pub fn service_tier(&self) -> Option<String> {
+        match self {
+            Completion::Typed(c) => c.extra.get("service_tier").and_then(serde_json::Value::as_str).map(str::to_owned),
+            Completion::OpenAiJson { body, .. } => tier_member(body),
+        }
+    }
+
     /// The reply as OpenAI JSON bytes (no work when it already is).
     pub fn to_openai_json(&self) -> Result<Bytes, WireError> {
         match self {
@@ -88,7 +96,21 @@ impl Completion {
     }
 }
 
+/// The top-level `service_tier` string of an OpenAI reply or chunk, without parsing the rest.
+fn tier_member(json: &[u8]) -> Option<String> {
+    let raw = crate::json_scan::top_level_member(json, "service_tier").ok().flatten()?;
+    serde_json::from_slice::<Option<String>>(raw).ok().flatten()
+}
+
 impl Chunk {
+    /// The processing tier the upstream reports (OpenAI sends `service_tier` on every chunk).
+    pub fn service_tier(&self) -> Option<String> {
+        match self {
+            Chunk::Typed(c) => c.extra.get("service_tier").and_then(serde_json::Value::as_str).map(str::to_owned),
+            Chunk::OpenAiJson { json, .. } => tier_member(json),
+        }
+    }
+
     pub fn usage(&self) -> Option<&Usage> {
         match self {
             Chunk::Typed(c) => c.usage.as_ref(),
@@ -275,5 +297,18 @@ mod tests {
         let usage = c.usage().cloned().unwrap_or_default();
         assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.total_tokens, usage.cached_tokens()), (10, 4, 14, 6));
         assert_eq!(c.to_openai_json().ok(), Some(body), "the wire form keeps every field");
+    }
+
+    #[test]
+    fn wire_completions_tell_the_tier_they_ran_in() {
+        let body = Bytes::from_static(br#"{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[],"service_tier":"flex","usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#);
+        let c = Completion::from_openai_json(body).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.service_tier().as_deref(), Some("flex"));
+        let typed = Completion::Typed(c.into_typed().unwrap_or_else(|e| panic!("{e}")));
+        assert_eq!(typed.service_tier().as_deref(), Some("flex"));
+        let none = Completion::from_openai_json(Bytes::from_static(br#"{"id":"x","choices":[],"service_tier":null}"#)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(none.service_tier(), None);
+        let chunk = Chunk::from_openai_json(Bytes::from_static(br#"{"id":"c","object":"chat.completion.chunk","service_tier":"priority","choices":[]}"#)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(chunk.service_tier().as_deref(), Some("priority"));
     }
 }

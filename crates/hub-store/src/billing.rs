@@ -3,11 +3,14 @@
 //!
 //! Sums are cast to BIGINT: PostgreSQL's `SUM(bigint)` is NUMERIC.
 //!
-//! A balance is never stored: it is the user's unexpired grants minus the credits of their
-//! usage records marked `billed`. The usage records are the only debits.
+//! A balance is never stored: it is the user's grants minus the credits of their usage records
+//! marked `billed` minus what expired grants took with them. The usage records are the only
+//! debits; they consume grants in order of expiry (`hub_core::grants`), so an expiring grant
+//! loses only its unconsumed remainder.
 
 use std::collections::HashMap;
 
+use hub_core::grants::Grant;
 use hub_core::ids::{new_id, now_ms};
 use hub_core::money::NanoCredits;
 use hub_core::pricing::{ModelRate, UnitCost};
@@ -64,11 +67,57 @@ impl CreditGrant {
     }
 }
 
-/// A user's balance as the database knows it (settled calls only).
+/// A user's balance as the database knows it (settled calls only): `granted − spent − expired`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct StoredBalance {
+    /// Every grant, expired or not.
     pub granted: NanoCredits,
     pub spent: NanoCredits,
+    /// The unconsumed remainders of expired grants.
+    pub expired: NanoCredits,
+}
+
+impl StoredBalance {
+    pub fn balance(&self) -> NanoCredits {
+        NanoCredits(self.granted.0.saturating_sub(self.spent.0).saturating_sub(self.expired.0))
+    }
+}
+
+/// One grant and what became of it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LedgerGrant {
+    #[serde(flatten)]
+    pub grant: CreditGrant,
+    #[serde(serialize_with = "decimal")]
+    pub consumed: NanoCredits,
+    /// Lost at expiry: the part no debit had consumed.
+    #[serde(serialize_with = "decimal")]
+    pub lost: NanoCredits,
+    #[serde(serialize_with = "decimal")]
+    pub remaining: NanoCredits,
+    pub expired: bool,
+}
+
+/// A user's grants (oldest first) as the settled debits consumed them, computed at `at_ms`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct GrantLedger {
+    pub grants: Vec<LedgerGrant>,
+    /// Debits no grant covered.
+    #[serde(serialize_with = "decimal")]
+    pub debt: NanoCredits,
+    pub at_ms: i64,
+}
+
+impl GrantLedger {
+    /// The sum of every grant.
+    pub fn granted(&self) -> NanoCredits {
+        self.grants.iter().fold(NanoCredits::ZERO, |sum, g| sum.saturating_add(g.grant.amount))
+    }
+
+    /// What expired grants took with them.
+    pub fn lost(&self) -> NanoCredits {
+        self.grants.iter().fold(NanoCredits::ZERO, |sum, g| sum.saturating_add(g.lost))
+    }
 }
 
 const RATE_COLUMNS: &str = "provider, model, input, output, cached_input, per_image, per_video_second, unit_cost_input, unit_cost_output, \
@@ -85,6 +134,7 @@ fn rate_from(r: &AnyRow) -> Result<RateOverride, StoreError> {
             cached_input: n("cached_input")?,
             per_image: n("per_image")?,
             per_video_second: n("per_video_second")?,
+            per_web_search: NanoCredits::ZERO,
             unit_cost: UnitCost {
                 input: n("unit_cost_input")?,
                 output: n("unit_cost_output")?,
@@ -312,21 +362,52 @@ impl Store {
         Ok(NanoCredits(r.try_get::<Option<i64>, _>("spent")?.unwrap_or(0)))
     }
 
-    /// A user's balance from settled records: unexpired grants and billed credits.
+    /// A user's grants as their settled debits consumed them at `now_ms`: one sum of billed
+    /// credits per interval between the grants' creation and expiry times.
+    pub async fn grant_ledger(&self, user_id: &str, now_ms: i64) -> Result<GrantLedger, StoreError> {
+        let mut grants = self.grants_of(user_id).await?;
+        grants.reverse();
+        let shape: Vec<Grant> = grants.iter().map(|g| Grant { amount: g.amount.0, created_ms: g.ts, expires_ms: g.expires_at }).collect();
+        let times = hub_core::grants::boundaries(&shape);
+        let mut debits = Vec::with_capacity(times.len() + 1);
+        for i in 0..=times.len() {
+            let from = if i == 0 { i64::MIN } else { times[i - 1] };
+            let to = times.get(i).copied().unwrap_or(i64::MAX);
+            let n = sqlx::query("SELECT CAST(SUM(credits) AS BIGINT) AS n FROM usage_records WHERE user_id = $1 AND billed = 1 AND ts >= $2 AND ts < $3")
+                .bind(user_id)
+                .bind(from)
+                .bind(to)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get::<Option<i64>, _>("n")?
+                .unwrap_or(0);
+            debits.push(n);
+        }
+        let allocation = hub_core::grants::allocate(&shape, &debits, now_ms);
+        let grants = grants
+            .into_iter()
+            .zip(allocation.grants)
+            .map(|(grant, u)| LedgerGrant {
+                grant,
+                consumed: NanoCredits(u.consumed),
+                lost: NanoCredits(u.lost),
+                remaining: NanoCredits(u.remaining),
+                expired: u.expired,
+            })
+            .collect();
+        Ok(GrantLedger { grants, debt: NanoCredits(allocation.debt), at_ms: now_ms })
+    }
+
+    /// A user's balance from settled records: every grant, the billed credits, and what
+    /// expired grants lost.
     pub async fn stored_balance(&self, user_id: &str, now_ms: i64) -> Result<StoredBalance, StoreError> {
-        let granted = sqlx::query("SELECT CAST(SUM(amount) AS BIGINT) AS n FROM credit_grants WHERE user_id = $1 AND (expires_at IS NULL OR expires_at > $2)")
-            .bind(user_id)
-            .bind(now_ms)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get::<Option<i64>, _>("n")?
-            .unwrap_or(0);
+        let ledger = self.grant_ledger(user_id, now_ms).await?;
         let spent = sqlx::query("SELECT CAST(SUM(credits) AS BIGINT) AS n FROM usage_records WHERE user_id = $1 AND billed = 1")
             .bind(user_id)
             .fetch_one(&self.pool)
             .await?
             .try_get::<Option<i64>, _>("n")?
             .unwrap_or(0);
-        Ok(StoredBalance { granted: NanoCredits(granted), spent: NanoCredits(spent) })
+        Ok(StoredBalance { granted: ledger.granted(), spent: NanoCredits(spent), expired: ledger.lost() })
     }
 }

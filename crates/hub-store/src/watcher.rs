@@ -58,6 +58,9 @@ impl ChangeWatcher {
                 }
                 seen = c.seq;
             }
+            if let Err(e) = self.credit.recount_due(&self.store, hub_core::ids::now_ms()).await {
+                tracing::warn!(error = %e, "recounting expired grants failed; retrying");
+            }
             if rates_changed {
                 if let Err(e) = self.rates.reload(&self.store).await {
                     tracing::warn!(error = %e, "rate reload failed");

@@ -92,6 +92,7 @@ impl RateForm {
             cached_input,
             per_image,
             per_video_second: opt(&self.per_video_second, "per_video_second", NanoCredits::ZERO)?,
+            per_web_search: NanoCredits::ZERO,
             unit_cost: UnitCost {
                 input: opt(&self.unit_cost_input, "unit_cost_input", input)?,
                 output: opt(&self.unit_cost_output, "unit_cost_output", output)?,
@@ -220,23 +221,25 @@ async fn grant(State(state): State<AppState>, Extension(ctx): Extension<RequestC
     Ok((StatusCode::CREATED, Json(g)).into_response())
 }
 
-/// A user's live balance: unexpired grants, what settled calls debited, and what calls in
-/// flight hold (this instance's books).
+/// A user's live balance: every grant, what settled calls debited, what expired grants lost
+/// (their unconsumed remainders), and what calls in flight hold (this instance's books).
 pub struct LiveBalance {
     pub granted: NanoCredits,
     pub spent: NanoCredits,
+    pub expired: NanoCredits,
     pub reserved: NanoCredits,
 }
 
 impl LiveBalance {
     pub fn of(state: &AppState, user_id: &str) -> LiveBalance {
-        let granted = state.credit.granted(user_id, hub_core::ids::now_ms());
+        let credit = state.credit.standing(user_id, hub_core::ids::now_ms());
         let standing = state.accountant.user_standing(user_id);
-        LiveBalance { granted, spent: standing.spent, reserved: standing.reserved }
+        LiveBalance { granted: credit.granted, spent: standing.spent, expired: credit.expired, reserved: standing.reserved }
     }
 
+    /// `granted − spent − expired`: the ledger always sums to it.
     pub fn balance(&self) -> NanoCredits {
-        NanoCredits(self.granted.0.saturating_sub(self.spent.0))
+        NanoCredits(self.granted.0.saturating_sub(self.spent.0).saturating_sub(self.expired.0))
     }
 
     /// What a new call may reserve.
@@ -251,6 +254,7 @@ pub fn balance_json(state: &AppState, user_id: &str) -> serde_json::Value {
         "balance": b.balance().to_string(),
         "granted": b.granted.to_string(),
         "spent": b.spent.to_string(),
+        "expired": b.expired.to_string(),
         "reserved": b.reserved.to_string(),
         "available": b.available().to_string(),
     })
@@ -259,14 +263,37 @@ pub fn balance_json(state: &AppState, user_id: &str) -> serde_json::Value {
 async fn user_credit(State(state): State<AppState>, headers: HeaderMap, Path(email): Path<String>) -> Result<Response, AdminError> {
     admin(&state, &headers, false).await?;
     let user = state.store.user_by_email(&email).await?.ok_or(StoreError::NotFound("user"))?;
-    let grants = state.store.grants_of(&user.id).await?;
+    let ledger = state.store.grant_ledger(&user.id, hub_core::ids::now_ms()).await?;
     let usage = state.store.list_usage(&UsageFilter { key_id: None, user_id: Some(user.id.clone()), limit: 100 }).await?;
     // Calls debited from the balance (a failed call is billed nothing and not listed).
     let billed: Vec<_> = usage.into_iter().filter(|u| u.billed && u.credits != 0).collect();
     let mut doc = balance_json(&state, &user.id);
     doc["email"] = json!(user.email);
     doc["billing_enabled"] = json!(state.credit.billing_enabled());
+    doc["expired_entries"] = json!(expired_entries(&ledger));
+    let mut grants = ledger.grants;
+    grants.reverse();
     doc["grants"] = json!(grants);
     doc["debits"] = json!(billed);
     Ok(Json(doc).into_response())
+}
+
+/// One expired grant in a user's history: when it expired and what it took with it (its
+/// unconsumed remainder), newest first.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExpiredEntry {
+    pub grant_id: String,
+    pub expired_at: i64,
+    pub amount: String,
+}
+
+pub fn expired_entries(ledger: &hub_store::billing::GrantLedger) -> Vec<ExpiredEntry> {
+    let mut out: Vec<ExpiredEntry> = ledger
+        .grants
+        .iter()
+        .filter(|g| g.expired && g.lost.0 > 0)
+        .map(|g| ExpiredEntry { grant_id: g.grant.id.clone(), expired_at: g.grant.expires_at.unwrap_or(ledger.at_ms), amount: g.lost.to_string() })
+        .collect();
+    out.sort_by_key(|e| std::cmp::Reverse(e.expired_at));
+    out
 }

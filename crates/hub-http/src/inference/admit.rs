@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use hub_core::money::NanoCredits;
+use hub_core::price_options::{self, PriceAsk};
 use hub_core::pricing::{self, CallBounds, Metered, ModelRate};
 use hub_core::usage::{CallHold, CallSettlement, UsageRecord};
 use hub_core::ProviderKind;
@@ -44,7 +45,8 @@ pub struct CallGuard {
     asked: Asked,
     /// The call's hold on its key's budget and its user's balance, when either applies.
     reservation: Option<Reservation>,
-    /// The rate the call was reserved at (it is also charged at it).
+    /// The model's rate the call was reserved at, before its options (it is also charged at
+    /// it, with the options the upstream reports it applied).
     rate: Option<ModelRate>,
     /// The protocol family of the target, which picks the list price.
     kind: Option<ProviderKind>,
@@ -55,13 +57,16 @@ pub struct CallGuard {
     client_ip: Option<std::net::IpAddr>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Asked {
     max_output_tokens: Option<u64>,
     choices: u64,
     images: u64,
     /// Seconds of video the call may produce (video calls; set once the model is known).
     video_seconds: u64,
+    /// The fields that change the price (tier, web search, image size and quality); the tier,
+    /// size and quality the upstream reports replace the asked ones at settlement.
+    price: PriceAsk,
 }
 
 /// What the caller asks for, as far as admission needs to know.
@@ -80,6 +85,8 @@ pub struct CallIntent<'a> {
     pub choices: u64,
     /// Images asked for (image calls).
     pub images: u64,
+    /// The request's price-changing fields (`hub_core::price_options`).
+    pub price: PriceAsk,
 }
 
 pub async fn admit(state: &AppState, caller: &Caller, ctx: &RequestCtx, intent: CallIntent<'_>) -> Result<CallGuard, ApiError> {
@@ -95,7 +102,7 @@ pub async fn admit(state: &AppState, caller: &Caller, ctx: &RequestCtx, intent: 
     let choices = intent.choices.max(1);
     let max_output_total = intent.max_output_tokens.map(|m| m.saturating_mul(choices));
     let reserve_tokens = limits::reservation(&s.policy, intent.est_input_tokens, max_output_total);
-    let asked = Asked { max_output_tokens: intent.max_output_tokens, choices, images: intent.images, video_seconds: 0 };
+    let asked = Asked { max_output_tokens: intent.max_output_tokens, choices, images: intent.images, video_seconds: 0, price: intent.price };
     let scope = intent.scope;
     let hold = CallHold {
         request_id: ctx.request_id.clone(),
@@ -199,8 +206,23 @@ impl CallGuard {
             }
             last = Some((target.provider.as_str(), target.model.as_str()));
             models += 1;
-            let rate = self.state.rates.rate(&target.provider, target.kind, &target.model).map(|(r, _)| r);
+            let base = self.state.rates.rate(&target.provider, target.kind, &target.model).map(|(r, _)| r);
+            // The call's options (tier, search, image size and quality) priced for this model.
+            let rate = match base {
+                Some(b) => Some(
+                    price_options::rate_for(&b, target.kind, &target.model, &self.asked.price)
+                        .map_err(|e| ApiError::bad_request(Some(e.param), e.message))?,
+                ),
+                None => None,
+            };
             let output = credit::output_bound(self.asked.max_output_tokens, target.kind, &target.model);
+            if rate.is_some() && output.is_none() && (self.asked.price.reasoning || price_options::is_reasoning_model(target.kind, &target.model)) {
+                // Reasoning tokens are billed as output: without a bound the price has none.
+                return Err(ApiError::bad_request(
+                    Some("max_completion_tokens"),
+                    format!("The output limit of '{}/{}' is unknown to this hub and reasoning tokens are billed as output; set max_completion_tokens so the call's cost can be reserved", target.provider, target.model),
+                ));
+            }
             let bounds = CallBounds {
                 input_tokens: self.hold.est_input_tokens,
                 output_tokens: output.unwrap_or(0),
@@ -211,7 +233,7 @@ impl CallGuard {
             let named = format_args!("{}/{}", target.provider, target.model);
             let quote = credit::quote(rate, named, bounds, output.is_some())?;
             if dearest.as_ref().is_none_or(|d| quote.amount > d.amount) {
-                dearest = Some(quote);
+                dearest = Some(credit::Quote { rate: base, amount: quote.amount });
             }
         }
         let Some(quote) = dearest else { return Ok(()) };
@@ -240,6 +262,25 @@ impl CallGuard {
     /// Counts the images an image call delivered (they are priced per image).
     pub fn count_images(&mut self, n: usize) {
         self.images_delivered = n as u64;
+    }
+
+    /// The processing tier the upstream reports it ran the call in (`service_tier` of the
+    /// reply): charged instead of the asked one.
+    pub fn report_service_tier(&mut self, tier: Option<String>) {
+        if tier.is_some() {
+            self.asked.price.service_tier = tier;
+        }
+    }
+
+    /// The image `size` and `quality` the upstream reports it produced (charged instead of the
+    /// asked ones, which may be "auto").
+    pub fn report_image_options(&mut self, size: Option<String>, quality: Option<String>) {
+        if size.is_some() {
+            self.asked.price.image_size = size;
+        }
+        if quality.is_some() {
+            self.asked.price.image_quality = quality;
+        }
     }
 
     /// What the `x-ratelimit-*` headers of a successful reply report (keys with limits only).
@@ -335,13 +376,16 @@ impl CallGuard {
             let kind = self.kind?;
             self.state.rates.rate(&self.hold.provider, kind, &self.hold.model).map(|(r, _)| r)
         });
-        if let Some(rate) = rate {
+        if let Some(base) = rate {
+            let rate = self.call_rate(&base, settlement.tokens_out);
+            let succeeded = (200..300).contains(&settlement.status);
             let used = Metered {
                 input_tokens: settlement.tokens_in,
                 output_tokens: settlement.tokens_out,
                 cached_tokens: settlement.tokens_cached,
                 images: self.images_delivered,
                 video_seconds: settlement.video_seconds,
+                web_searches: u64::from(succeeded && self.asked.price.web_search.is_some()),
             };
             settlement.credits = pricing::charge(&rate, used);
             settlement.upstream_cost = pricing::upstream_cost(&rate, used);
@@ -357,10 +401,40 @@ impl CallGuard {
             }
             // A balance's "budget" is what was granted: 50, 80 and 100 % of it spent are alerts too.
             if let Some((user_id, before, after)) = spent.user_spent {
+                self.state.credit.note_debit(&user_id, self.hold.started_at_ms, hub_core::ids::now_ms());
                 let granted = self.state.credit.granted(&user_id, self.hold.started_at_ms);
                 self.state.monitor.on_budget_spent(hub_core::alerts::SubjectType::User, &user_id, before.0, after.0, granted.0);
             }
         }
+    }
+}
+
+impl CallGuard {
+    /// The rate the settled call is charged at: the model's rate with the options asked, or
+    /// reported by the upstream (a tier or size it cannot price falls back to the model's
+    /// standard rate, with its search fee). An image model that reports its output tokens
+    /// (gpt-image-1) is charged by those tokens instead of per image.
+    fn call_rate(&self, base: &ModelRate, tokens_out: u64) -> ModelRate {
+        let Some(kind) = self.kind else { return *base };
+        let model = self.hold.model.as_str();
+        let ask = &self.asked.price;
+        if self.images_delivered == 0 && ask.service_tier.is_none() && ask.web_search.is_none() {
+            // Most calls: nothing changes the model's rate.
+            return *base;
+        }
+        let mut rate = price_options::rate_for(base, kind, model, ask).unwrap_or_else(|_| {
+            let plain = PriceAsk { web_search: ask.web_search, ..PriceAsk::default() };
+            price_options::rate_for(base, kind, model, &plain).unwrap_or(*base)
+        });
+        if self.images_delivered > 0 && tokens_out > 0 {
+            if let Some(per_token) = price_options::image_output_token_rate(base, kind, model) {
+                rate.output = per_token;
+                rate.unit_cost.output = per_token;
+                rate.per_image = NanoCredits::ZERO;
+                rate.unit_cost.per_image = NanoCredits::ZERO;
+            }
+        }
+        rate
     }
 }
 

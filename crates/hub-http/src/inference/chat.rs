@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use hub_core::aigne::chat::{wants_json, StreamTranslator};
 use hub_core::chat::ChatRequest;
+use hub_core::price_options::PriceAsk;
 use hub_core::wire::Completion;
 use hub_core::usage::estimate_tokens_from_bytes;
 use hub_core::validate;
@@ -88,7 +89,7 @@ pub async fn run_as(state: &AppState, ctx: &RequestCtx, caller: &authenticate::C
     validate::chat_request(&req).map_err(|e| ApiError::bad_request(Some(e.param), e.message))?;
     let (text_bytes, messages) = validate::text_size(&req);
     let est_input = estimate_tokens_from_bytes(text_bytes, messages);
-    let intent = CallIntent { project, endpoint: dialect.endpoint(), scope: Endpoint::Chat, model: &req.model, stream: req.is_stream(), est_input_tokens: est_input, max_output_tokens: req.output_limit().map(u64::from), choices: u64::from(req.n.unwrap_or(1).max(1)), images: 0 };
+    let intent = CallIntent { project, endpoint: dialect.endpoint(), scope: Endpoint::Chat, model: &req.model, stream: req.is_stream(), est_input_tokens: est_input, max_output_tokens: req.output_limit().map(u64::from), choices: u64::from(req.n.unwrap_or(1).max(1)), images: 0, price: PriceAsk::of_chat(&req) };
     let mut guard = admit::admit(state, caller, ctx, intent).await?;
     let mut plan = guard.check(resolve::plan(state, &req.model))?;
     let scoped = guard.enforce(caller, ctx, &req.model, &mut plan);
@@ -121,6 +122,7 @@ async fn complete(state: &AppState, mut guard: CallGuard, plan: &Plan<'_>, req: 
     };
     guard.name_target(&relayed.target);
     let reply = relayed.value;
+    guard.report_service_tier(reply.completion.service_tier());
     let upstream_ms = upstream_started.elapsed().as_secs_f64() * 1000.0;
     let usage = reply.completion.usage().cloned();
     // Only an estimate needs the output's size; counting it walks the whole reply.
@@ -167,6 +169,7 @@ async fn stream(state: &AppState, mut guard: CallGuard, plan: &Plan<'_>, req: &C
     };
     guard.name_target(&relayed.target);
     let open = relayed.value;
+    guard.report_service_tier(open.first.service_tier());
     let upstream_ttfb_ms = open.upstream_ttfb.as_secs_f64() * 1000.0;
     let hub_ms = guard.started.elapsed().as_secs_f64() * 1000.0 - upstream_ttfb_ms;
     let framing = match dialect {

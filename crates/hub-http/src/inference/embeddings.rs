@@ -52,7 +52,7 @@ pub async fn run(
     let req = parse(&bytes)?;
     validate::embeddings_request(&req).map_err(|e| ApiError::bad_request(Some(e.param), e.message))?;
     let est_input = (req.input.text_len() as u64).div_ceil(4);
-    let intent = CallIntent { project: project(headers), endpoint: "embeddings", scope: Endpoint::Embeddings, model: &req.model, stream: false, est_input_tokens: est_input, max_output_tokens: Some(0), choices: 1, images: 0 };
+    let intent = CallIntent { project: project(headers), endpoint: "embeddings", scope: Endpoint::Embeddings, model: &req.model, stream: false, est_input_tokens: est_input, max_output_tokens: Some(0), choices: 1, images: 0, price: hub_core::price_options::PriceAsk::default() };
     let mut guard = admit::admit(state, &caller, ctx, intent).await?;
     let mut plan = guard.check(resolve::plan_for(state, &req.model, "embeddings"))?;
     let scoped = guard.enforce(&caller, ctx, &req.model, &mut plan);

@@ -22,6 +22,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hub_core::chat::Usage;
 use hub_core::images::{ImageRequest, ImageResponse};
+use hub_core::price_options::PriceAsk;
 use hub_providers::ProviderError;
 
 use hub_core::scopes::Endpoint;
@@ -65,7 +66,7 @@ pub async fn run(
     let req = parse(&bytes)?;
     let wants_url = validate(&req)?;
     let est_input = (req.prompt.chars().count() as u64).div_ceil(4);
-    let intent = CallIntent { project: project(headers), endpoint: "images", scope: Endpoint::Images, model: &req.model, stream: false, est_input_tokens: est_input, max_output_tokens: Some(0), choices: 1, images: u64::from(req.n.unwrap_or(1)) };
+    let intent = CallIntent { project: project(headers), endpoint: "images", scope: Endpoint::Images, model: &req.model, stream: false, est_input_tokens: est_input, max_output_tokens: Some(0), choices: 1, images: u64::from(req.n.unwrap_or(1)), price: PriceAsk::of_images(&req) };
     let mut guard = admit::admit(state, &caller, ctx, intent).await?;
     let mut plan = guard.check(resolve::plan_for(state, &req.model, "image generation"))?;
     let scoped = guard.enforce(&caller, ctx, &req.model, &mut plan);
@@ -97,6 +98,8 @@ pub async fn run(
         ..Usage::default()
     });
     guard.count_images(reply.data.len());
+    let reported = |name: &str| reply.extra.get(name).and_then(serde_json::Value::as_str).map(str::to_owned);
+    guard.report_image_options(reported("size"), reported("quality"));
     let body = match render(reply, &relayed.target.model) {
         Ok(b) => b,
         Err(e) => {

@@ -50,7 +50,7 @@ fn invalid(e: hub_core::validate::InvalidRequest) -> ApiError {
 pub async fn prepare(state: &AppState, caller: &Caller, ctx: &RequestCtx, headers: &HeaderMap, req: VideoRequest) -> Result<ReadyCall, ApiError> {
     video::validate(&req).map_err(invalid)?;
     let est_input = (req.prompt.chars().count() as u64).div_ceil(4);
-    let intent = CallIntent { project: project(headers), endpoint: "video", scope: Endpoint::Video, model: &req.model, stream: false, est_input_tokens: est_input, max_output_tokens: Some(0), choices: 1, images: 0 };
+    let intent = CallIntent { project: project(headers), endpoint: "video", scope: Endpoint::Video, model: &req.model, stream: false, est_input_tokens: est_input, max_output_tokens: Some(0), choices: 1, images: 0, price: hub_core::price_options::PriceAsk::default() };
     let mut guard = admit::admit(state, caller, ctx, intent).await?;
     let mut plan = guard.check(resolve::plan_for(state, &req.model, "video generation"))?;
     // Reserved per second: the length asked for, else the model family's default length.

@@ -20,8 +20,17 @@ pub struct GrantRow {
     pub time: String,
     pub amount: String,
     pub expires: String,
+    pub consumed: String,
+    pub remaining: String,
     pub actor: String,
     pub note: String,
+}
+
+/// An expired grant's unconsumed remainder, lost at its expiry.
+pub struct ExpiredRow {
+    pub time: String,
+    pub grant_id: String,
+    pub amount: String,
 }
 
 pub struct DebitRow {
@@ -40,9 +49,11 @@ pub struct CreditPage {
     pub balance: String,
     pub granted: String,
     pub spent: String,
+    pub expired: String,
     pub reserved: String,
     pub topup_link: Option<String>,
     pub grants: Vec<GrantRow>,
+    pub expired_rows: Vec<ExpiredRow>,
     pub debits: Vec<DebitRow>,
 }
 
@@ -51,7 +62,13 @@ pub async fn credit_page(State(state): State<AppState>, headers: HeaderMap) -> P
     let me = &s.user.id;
     let b = balance_json(&state, me);
     let text = |k: &str| b[k].as_str().unwrap_or("0").to_owned();
-    let grants = state.store.grants_of(me).await.map_err(storage_failure)?;
+    let ledger = state.store.grant_ledger(me, hub_core::ids::now_ms()).await.map_err(storage_failure)?;
+    let expired_rows = crate::admin::money::expired_entries(&ledger)
+        .into_iter()
+        .map(|e| ExpiredRow { time: format_rfc3339_ms(e.expired_at), grant_id: e.grant_id, amount: e.amount })
+        .collect();
+    let mut grants = ledger.grants;
+    grants.reverse();
     let usage = state.store.list_usage(&UsageFilter { key_id: None, user_id: Some(me.clone()), limit: RECENT_DEBITS }).await.map_err(storage_failure)?;
     let page = CreditPage {
         nav: nav(&state, &s, "credit"),
@@ -59,18 +76,22 @@ pub async fn credit_page(State(state): State<AppState>, headers: HeaderMap) -> P
         balance: text("balance"),
         granted: text("granted"),
         spent: text("spent"),
+        expired: text("expired"),
         reserved: text("reserved"),
         topup_link: state.credit.settings().topup_link.clone(),
         grants: grants
             .into_iter()
-            .map(|g| GrantRow {
-                time: format_rfc3339_ms(g.ts),
-                amount: g.amount.to_string(),
-                expires: g.expires_at.map(format_rfc3339_ms).unwrap_or_else(|| "never".to_owned()),
-                actor: g.actor,
-                note: g.note.unwrap_or_default(),
+            .map(|l| GrantRow {
+                time: format_rfc3339_ms(l.grant.ts),
+                amount: l.grant.amount.to_string(),
+                expires: l.grant.expires_at.map(format_rfc3339_ms).unwrap_or_else(|| "never".to_owned()),
+                consumed: l.consumed.to_string(),
+                remaining: l.remaining.to_string(),
+                actor: l.grant.actor,
+                note: l.grant.note.unwrap_or_default(),
             })
             .collect(),
+        expired_rows,
         debits: usage
             .into_iter()
             .filter(|u| u.billed && u.credits != 0)

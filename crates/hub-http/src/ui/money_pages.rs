@@ -36,8 +36,10 @@ pub struct BillingPage {
     pub billing_enabled: bool,
     pub starter_grant: String,
     pub topup_link: String,
-    /// (email, balance, granted, spent, reserved) of the account looked up.
-    pub account: Option<(String, String, String, String, String)>,
+    /// (email, balance, granted, spent, expired, reserved) of the account looked up.
+    pub account: Option<(String, String, String, String, String, String)>,
+    /// (time, amount lost) of the looked-up account's expired grants, newest first.
+    pub account_expired: Vec<(String, String)>,
     pub error: Option<String>,
     pub notice: Option<String>,
 }
@@ -126,11 +128,14 @@ pub struct BillingQuery {
 async fn billing_render(state: &AppState, s: &Session, email: Option<&str>, error: Option<String>, notice: Option<String>, status: StatusCode) -> PageResult {
     let settings = state.store.billing_settings().await.map_err(storage_failure)?;
     let mut account = None;
+    let mut account_expired = Vec::new();
     if let Some(email) = email.map(str::trim).filter(|e| !e.is_empty()) {
         if let Some(u) = state.store.user_by_email(email).await.map_err(storage_failure)? {
             let b = crate::admin::money::balance_json(state, &u.id);
             let text = |k: &str| b[k].as_str().unwrap_or_default().to_owned();
-            account = Some((u.email, text("balance"), text("granted"), text("spent"), text("reserved")));
+            let ledger = state.store.grant_ledger(&u.id, hub_core::ids::now_ms()).await.map_err(storage_failure)?;
+            account_expired = crate::admin::money::expired_entries(&ledger).into_iter().map(|e| (hub_core::scopes::format_rfc3339_ms(e.expired_at), e.amount)).collect();
+            account = Some((u.email, text("balance"), text("granted"), text("spent"), text("expired"), text("reserved")));
         }
     }
     let page = BillingPage {
@@ -139,6 +144,7 @@ async fn billing_render(state: &AppState, s: &Session, email: Option<&str>, erro
         starter_grant: settings.starter_grant.to_string(),
         topup_link: settings.topup_link.unwrap_or_default(),
         account,
+        account_expired,
         error,
         notice,
     };

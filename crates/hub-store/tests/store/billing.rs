@@ -51,8 +51,13 @@ pub async fn money_ledger(store: &Store) {
     let records = [record("m1", "key_a", &user.id, now - 10, 300, true), record("m2", "key_a", &user.id, now - 5, 200, false), record("m3", "key_b", &user.id, 1, 50, true)];
     store.insert_usage(&records).await.unwrap();
     let b = store.stored_balance(&user.id, now).await.unwrap();
-    assert_eq!((b.granted, b.spent), (NanoCredits(1_500), NanoCredits(350)));
-    assert_eq!(store.stored_balance(&user.id, now + 60_000).await.unwrap().granted, NanoCredits(1_000), "an expired grant stops counting");
+    assert_eq!((b.granted, b.spent, b.expired), (NanoCredits(1_500), NanoCredits(350), NanoCredits::ZERO));
+    // The calls started before the grants: a debt the first grant paid (the one expiring in a
+    // minute when both came in the same millisecond). Expiry takes only what was left of it.
+    let later = store.stored_balance(&user.id, now + 60_000).await.unwrap();
+    assert_eq!(later.granted, NanoCredits(1_500));
+    assert!(later.expired == NanoCredits(500) || later.expired == NanoCredits(150), "{later:?}");
+    assert_eq!(later.balance().0, 1_500 - 350 - later.expired.0);
     assert_eq!(store.billed_by_user().await.unwrap().get(&user.id), Some(&NanoCredits(350)));
     assert_eq!(store.key_spent_since("key_a", now - 7).await.unwrap(), NanoCredits(200));
     assert_eq!(store.key_spent_since("key_a", i64::MIN).await.unwrap(), NanoCredits(500));
@@ -70,6 +75,38 @@ pub async fn money_ledger(store: &Store) {
     let info = store.key_info(&issued.info.id).await.unwrap().unwrap();
     assert_eq!(info.policy.budget.map(|b| (b.limit, b.period)), Some((NanoCredits(250_000_000), BudgetPeriod::Day)));
     assert_eq!(store.budgeted_keys().await.unwrap().len(), 1);
+}
+
+/// Debits consume the grant that expires soonest first; an expiring grant loses only what was
+/// left of it, and the ledger (grants − debits − expired remainders) sums to the balance, in
+/// the database and in the in-memory directory alike.
+pub async fn grants_expire_fairly(store: &Store) {
+    let who = AuditActor { actor: "test", address: None };
+    let user = store.create_user("fair@example.com", "$argon2id$placeholder", Role::Member).await.unwrap();
+    let now = hub_core::ids::now_ms();
+    let soon = store.grant_credit(&user.id, NanoCredits(10), Some(now + 2_000), Some("trial"), who).await.unwrap();
+    store.grant_credit(&user.id, NanoCredits(10), None, None, who).await.unwrap();
+    store.insert_usage(&[record("fair1", "key_f", &user.id, soon.ts + 500, 6, true), record("fair2", "key_f", &user.id, soon.ts + 600, 9, false)]).await.unwrap();
+    let before = store.stored_balance(&user.id, now + 1_000).await.unwrap();
+    assert_eq!((before.granted, before.spent, before.expired, before.balance()), (NanoCredits(20), NanoCredits(6), NanoCredits::ZERO, NanoCredits(14)));
+    let after = store.stored_balance(&user.id, now + 3_000).await.unwrap();
+    assert_eq!((after.expired, after.balance()), (NanoCredits(4), NanoCredits(10)), "6 of the expiring 10 were used: 4 lost, not 10");
+    let ledger = store.grant_ledger(&user.id, now + 3_000).await.unwrap();
+    let trial = ledger.grants.iter().find(|g| g.grant.id == soon.id).unwrap();
+    assert_eq!((trial.consumed, trial.lost, trial.expired), (NanoCredits(6), NanoCredits(4), true));
+    assert_eq!(ledger.granted().0 - after.spent.0 - ledger.lost().0, after.balance().0);
+
+    let credit = CreditDirectory::default();
+    credit.load(store).await.unwrap();
+    assert_eq!(credit.granted(&user.id, now + 1_000), NanoCredits(20));
+    // Expired since it was loaded: counted as losing what it had left when loaded (4).
+    assert_eq!(credit.standing(&user.id, now + 3_000).expired, NanoCredits(4));
+}
+
+#[tokio::test]
+async fn grants_expire_fairly_on_sqlite() {
+    let (_dir, store) = crate::fresh_store().await;
+    grants_expire_fairly(&store).await;
 }
 
 #[tokio::test]

@@ -132,6 +132,8 @@ async fn analytics_work_on_postgres() {
 async fn the_money_ledger_sums_on_postgres() {
     let Some((_db, store)) = fresh_pg().await else { return };
     crate::billing::money_ledger(&store).await;
+    let Some((_f, store)) = fresh_pg().await else { return };
+    crate::billing::grants_expire_fairly(&store).await;
 }
 
 #[tokio::test]

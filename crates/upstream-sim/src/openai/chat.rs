@@ -39,6 +39,8 @@ pub(crate) struct Plan {
     pub prompt_tokens: u64,
     /// Function name when the reply is a tool call.
     pub tool: Option<String>,
+    /// The `service_tier` the reply reports.
+    pub service_tier: &'static str,
     pub applied: Applied,
 }
 
@@ -203,6 +205,11 @@ fn plan(req: &ChatRequest<'_>, state: &AppState) -> Result<Plan, ApiError> {
         n,
         prompt_tokens: prompt_tokens(messages.iter().map(|m| m.content.words)),
         tool: tool_call_name(req, applied.force_tool),
+        service_tier: match req.service_tier.as_deref() {
+            Some("flex") => "flex",
+            Some("priority") => "priority",
+            _ => "default",
+        },
         applied,
     })
 }
@@ -313,7 +320,7 @@ fn completion_body(plan: &Plan, state: &AppState) -> Vec<u8> {
         model: &plan.model,
         choices,
         usage: (!plan.applied.no_usage).then(|| plan.usage()),
-        service_tier: "default",
+        service_tier: plan.service_tier,
         system_fingerprint: &state.fingerprint,
     };
     let mut out = Vec::with_capacity(512 + text.len() * plan.n as usize);

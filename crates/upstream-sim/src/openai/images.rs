@@ -1,6 +1,7 @@
 //! `POST /v1/images/generations`: `n` copies of one small deterministic PNG, as URLs on the
 //! simulator itself (`GET /__sim/files/{id}.png`) or as base64. `gpt-image-1` answers base64
-//! only and reports token usage, as OpenAI's does.
+//! only and reports token usage, its `size` and its `quality` (`auto` resolved to the
+//! cheapest, 1024×1024 low: 272 tokens an image), as OpenAI's does.
 
 use std::borrow::Cow;
 
@@ -24,8 +25,18 @@ use crate::tokens::count_words;
 pub const MAX_IMAGES: u32 = 10;
 /// Side of the square test image, in pixels.
 const SIDE: u32 = 8;
-/// Image tokens gpt-image-1 reports per image (a fixed, small figure).
-const TOKENS_PER_IMAGE: u64 = 272;
+/// Image tokens gpt-image-1 reports per image, by quality and size (OpenAI's figures).
+fn tokens_per_image(quality: &str, size: &str) -> u64 {
+    let square = size == "1024x1024";
+    match (quality, square) {
+        ("medium", true) => 1056,
+        ("medium", false) => 1584,
+        ("high", true) => 4160,
+        ("high", false) => 6240,
+        (_, true) => 272,
+        (_, false) => 408,
+    }
+}
 
 #[derive(Deserialize)]
 struct ImageRequest<'a> {
@@ -37,6 +48,10 @@ struct ImageRequest<'a> {
     n: Option<u32>,
     #[serde(default)]
     response_format: Option<String>,
+    #[serde(default)]
+    size: Option<String>,
+    #[serde(default)]
+    quality: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -45,6 +60,10 @@ struct ImageList {
     data: Vec<Datum>,
     #[serde(skip_serializing_if = "Option::is_none")]
     usage: Option<Usage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quality: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -69,6 +88,8 @@ struct Plan {
     prompt: String,
     n: u32,
     base64: bool,
+    size: String,
+    quality: String,
     applied: Applied,
 }
 
@@ -98,7 +119,9 @@ fn plan(req: ImageRequest<'_>, state: &AppState) -> Result<Plan, ApiError> {
     }
     let mut applied = Applied::default();
     state.faults.take_for(RequestKind::Images, &mut applied);
-    Ok(Plan { model: req.model.into_owned(), prompt, n, base64, applied })
+    let size = req.size.filter(|s| s != "auto").unwrap_or_else(|| "1024x1024".to_owned());
+    let quality = req.quality.filter(|q| q != "auto").unwrap_or_else(|| "low".to_owned());
+    Ok(Plan { model: req.model.into_owned(), prompt, n, base64, size, quality, applied })
 }
 
 pub(crate) async fn generate(State(state): State<SharedState>, req: Request) -> Response {
@@ -149,10 +172,11 @@ pub(crate) async fn generate(State(state): State<SharedState>, req: Request) -> 
         .collect();
     let usage = (gpt_image && !plan.applied.no_usage).then(|| {
         let input_tokens = count_words(&plan.prompt);
-        let output_tokens = TOKENS_PER_IMAGE * u64::from(plan.n);
+        let output_tokens = tokens_per_image(&plan.quality, &plan.size) * u64::from(plan.n);
         Usage { input_tokens, output_tokens, total_tokens: input_tokens + output_tokens }
     });
-    let list = ImageList { created: unix_now(), data, usage };
+    let (size, quality) = if gpt_image { (Some(plan.size.clone()), Some(plan.quality.clone())) } else { (None, None) };
+    let list = ImageList { created: unix_now(), data, usage, size, quality };
     let mut out = Vec::with_capacity(512);
     let _ = serde_json::to_writer(&mut out, &list);
     json_response(StatusCode::OK, out, &meta)

@@ -30,6 +30,9 @@ pub(crate) struct ChatRequest<'a> {
     pub max_completion_tokens: Option<u32>,
     #[serde(default)]
     pub n: Option<u32>,
+    /// `flex` and `priority` are answered as used; anything else runs as `default`.
+    #[serde(default)]
+    pub service_tier: Option<String>,
     #[serde(borrow, default)]
     pub tools: Option<Vec<Tool<'a>>>,
     #[serde(default)]

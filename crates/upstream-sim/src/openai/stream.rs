@@ -65,7 +65,9 @@ impl StreamReply {
             unix_now()
         );
         json(&mut prefix, plan.model.as_str());
-        prefix.extend_from_slice(b",\"service_tier\":\"default\",\"system_fingerprint\":\"");
+        prefix.extend_from_slice(b",\"service_tier\":\"");
+        prefix.extend_from_slice(plan.service_tier.as_bytes());
+        prefix.extend_from_slice(b"\",\"system_fingerprint\":\"");
         prefix.extend_from_slice(state.fingerprint.as_bytes());
         prefix.extend_from_slice(b"\",\"choices\":[");
         let suffix: &[u8] = if plan.include_usage {
