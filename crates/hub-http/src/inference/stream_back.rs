@@ -85,7 +85,8 @@ impl MeteredSse {
     }
 
     /// Meters a chunk and shapes it for the client; `None` when it is not to be sent.
-    fn prepare(&mut self, chunk: Chunk) -> Option<Bytes> {
+    /// Meters one chunk and appends what the client gets for it (maybe nothing) to `out`.
+    fn prepare(&mut self, chunk: Chunk, out: &mut BytesMut) {
         if let Some(u) = chunk.usage() {
             self.usage = Some(u.clone());
         }
@@ -93,45 +94,56 @@ impl MeteredSse {
         match &mut self.framing {
             Framing::OpenAi { include_usage } => {
                 if !*include_usage && chunk.is_usage_only() {
-                    return None;
+                    return;
                 }
-                let json = chunk.to_openai_json(*include_usage).ok()?;
-                Some(frame(&json))
+                if let Ok(json) = chunk.to_openai_json(*include_usage) {
+                    frame_into(out, &json);
+                }
             }
-            // A chunk the hub cannot read as a chat chunk carries nothing the client can use.
-            Framing::Aigne(t) => t.push(&chunk.into_typed().ok()?).map(|json| frame(&json)),
+            Framing::Aigne(t) => {
+                if let Some(json) = chunk.into_typed().ok().and_then(|c| t.push(&c)) {
+                    frame_into(out, &json);
+                }
+            }
             Framing::Anthropic(t) => {
-                let events = t.push(&chunk.into_typed().ok()?);
-                (!events.is_empty()).then(|| anthropic_events(&events))
+                if let Ok(c) = chunk.into_typed() {
+                    for e in &t.push(&c) {
+                        out.put_slice(&hub_core::anthropic::reply::sse_event(e));
+                    }
+                }
             }
             Framing::LegacyEvents => {
-                let events = legacy::chunk_events(&chunk.into_typed().ok()?);
-                (!events.is_empty()).then(|| {
-                    let mut b = BytesMut::new();
-                    for e in &events {
-                        b.put_slice(&frame(e));
+                if let Ok(c) = chunk.into_typed() {
+                    for e in &legacy::chunk_events(&c) {
+                        frame_into(out, e);
                     }
-                    b.freeze()
-                })
+                }
             }
-            Framing::LegacyText => legacy::text_fragment(&chunk.into_typed().ok()?).map(|t| Bytes::copy_from_slice(t.as_bytes())),
+            Framing::LegacyText => {
+                if let Some(t) = chunk.into_typed().ok().as_ref().and_then(legacy::text_fragment) {
+                    out.put_slice(t.as_bytes());
+                }
+            }
         }
     }
 
-    /// The last bytes of a stream that ended well.
-    fn end(&mut self) -> Bytes {
+    /// The stream's closing bytes after the last chunk.
+    fn end(&mut self, out: &mut BytesMut) {
         match &mut self.framing {
-            Framing::OpenAi { .. } => Bytes::from_static(b"data: [DONE]\n\n"),
+            Framing::OpenAi { .. } => out.put_slice(b"data: [DONE]\n\n"),
             Framing::Aigne(t) => match t.finish() {
-                Ok(json) => frame(&json),
-                Err(e) => aigne_error(&ApiError::Upstream(ProviderError::Protocol(e.to_string()))),
+                Ok(json) => frame_into(out, &json),
+                Err(e) => out.put_slice(&aigne_error(&ApiError::Upstream(ProviderError::Protocol(e.to_string())))),
             },
-            Framing::Anthropic(t) => anthropic_events(&t.finish()),
-            Framing::LegacyEvents | Framing::LegacyText => Bytes::new(),
+            Framing::Anthropic(t) => {
+                for e in &t.finish() {
+                    out.put_slice(&hub_core::anthropic::reply::sse_event(e));
+                }
+            }
+            Framing::LegacyEvents | Framing::LegacyText => {}
         }
     }
 
-    /// The in-band error of a stream the upstream broke off.
     fn error(&self, e: &ApiError) -> Bytes {
         match self.framing {
             Framing::OpenAi { .. } => frame(&e.envelope_json()),
@@ -180,56 +192,64 @@ fn aigne_error(e: &ApiError) -> Bytes {
     b.freeze()
 }
 
-fn anthropic_events(events: &[hub_core::anthropic::wire::StreamEvent]) -> Bytes {
-    let mut b = BytesMut::new();
-    for e in events {
-        b.put_slice(&hub_core::anthropic::reply::sse_event(e));
-    }
+fn frame(json: &[u8]) -> Bytes {
+    let mut b = BytesMut::with_capacity(json.len() + 8);
+    frame_into(&mut b, json);
     b.freeze()
 }
 
-fn frame(json: &[u8]) -> Bytes {
-    let mut b = BytesMut::with_capacity(json.len() + 8);
-    b.put_slice(b"data: ");
-    b.put_slice(json);
-    b.put_slice(b"\n\n");
-    b.freeze()
+fn frame_into(out: &mut BytesMut, json: &[u8]) {
+    out.reserve(json.len() + 8);
+    out.put_slice(b"data: ");
+    out.put_slice(json);
+    out.put_slice(b"\n\n");
 }
+
+/// Bytes gathered into one body frame before it is handed on.
+const BATCH_BYTES: usize = 64 * 1024;
 
 impl Stream for MeteredSse {
     type Item = Result<Bytes, Infallible>;
 
+    /// Everything the upstream has already delivered goes out as one frame: a read that
+    /// carried many events costs one buffer and one write, never a wait for more.
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
         if this.guard.is_none() {
             return Poll::Ready(None);
         }
+        let mut out = BytesMut::new();
         if let Some(first) = this.first.take() {
-            if let Some(bytes) = this.prepare(first) {
-                this.mark_sent();
-                return Poll::Ready(Some(Ok(bytes)));
-            }
+            this.prepare(first, &mut out);
         }
-        loop {
+        while out.len() < BATCH_BYTES {
             match this.chunks.poll_next_unpin(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(chunk))) => {
-                    if let Some(bytes) = this.prepare(chunk) {
-                        this.mark_sent();
-                        return Poll::Ready(Some(Ok(bytes)));
-                    }
-                }
+                Poll::Pending => break,
+                Poll::Ready(Some(Ok(chunk))) => this.prepare(chunk, &mut out),
                 Poll::Ready(Some(Err(e))) => {
-                    let bytes = this.error(&ApiError::Upstream(e.clone()));
+                    if !out.is_empty() {
+                        this.mark_sent();
+                    }
+                    out.put_slice(&this.error(&ApiError::Upstream(e.clone())));
                     this.finish(false, Some(&e));
-                    return Poll::Ready(Some(Ok(bytes)));
+                    break;
                 }
                 Poll::Ready(None) => {
+                    if !out.is_empty() {
+                        this.mark_sent();
+                    }
+                    this.end(&mut out);
                     this.finish(false, None);
-                    return Poll::Ready(Some(Ok(this.end())));
+                    break;
                 }
             }
         }
+        if out.is_empty() {
+            // Nothing to send: either waiting for the upstream (the waker is registered) or done.
+            return if this.guard.is_none() { Poll::Ready(None) } else { Poll::Pending };
+        }
+        this.mark_sent();
+        Poll::Ready(Some(Ok(out.freeze())))
     }
 }
 
