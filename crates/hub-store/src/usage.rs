@@ -262,6 +262,16 @@ impl Store {
             .await?;
         }
         crate::rollup::add_records(&mut tx, records.iter().filter(|r| inserted.contains(r.hold.request_id.as_str()))).await?;
+        let mut charges: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+        for r in records.iter().filter(|r| inserted.contains(r.hold.request_id.as_str()) && r.settlement.credits.0 != 0) {
+            if let Some(window) = r.hold.budget_window {
+                *charges.entry(crate::leases::key_account(&r.hold.key_id, window)).or_default() += r.settlement.credits.0;
+            }
+            if r.hold.billed {
+                *charges.entry(crate::leases::user_account(&r.hold.user_id)).or_default() += r.settlement.credits.0;
+            }
+        }
+        crate::leases::charge_in(&mut tx, self.backend, self.instance_id.as_deref(), &charges).await?;
         tx.commit().await?;
         Ok(Some(inserted.len()))
     }

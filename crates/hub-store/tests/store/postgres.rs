@@ -71,6 +71,7 @@ fn record(id: &str, key_id: &str, user_id: &str) -> UsageRecord {
         est_input_tokens: 9,
         reserved: NanoCredits(500),
         billed: false,
+        budget_window: None,
     };
     UsageRecord::settled(hold, CallSettlement { status: 200, tokens_in: 7, tokens_out: 12, ..CallSettlement::default() })
 }
