@@ -10,9 +10,11 @@
 //! touched. When it runs short, the accountant takes more in one short transaction holding the
 //! account's row lock — a chunk that shrinks with what is left (an eighth of it, at most
 //! [`MAX_CHUNK`], at least what the call misses). When the account cannot cover the call, it is
-//! flagged as wanted: every instance gives back the unused part of its lease within a poll
-//! ([`run_keeper`]), and the call asks once more before it is refused, so a `402` means that
-//! the budget, less what calls in flight everywhere reserve, really cannot pay for it.
+//! flagged as wanted: every other instance holding a lease gives back its unused part at its
+//! keeper's next tick ([`run_keeper`]) and marks its lease answered, and the call asks again
+//! until every live holder has answered (at most [`RECLAIM_WAIT`]) before it is refused, so a
+//! `402` means that the budget, less what calls in flight everywhere reserve, really cannot pay
+//! for it.
 //!
 //! Unused lease goes back when an account has had no call in flight for [`IDLE_RETURN`], when
 //! another instance wants it, and at shutdown. Leases are renewed every second; those of an
@@ -46,7 +48,7 @@ pub const IDLE_RETURN: Duration = Duration::from_millis(250);
 const KEEPER_TICK: Duration = Duration::from_millis(50);
 /// How long a call the account cannot cover waits at most for other instances to give back
 /// their unused leases (an instance that died does not answer; its lease expires instead).
-const RECLAIM_WAIT: Duration = Duration::from_secs(1);
+pub const RECLAIM_WAIT: Duration = Duration::from_secs(1);
 /// Rounds of asking for more before a call gives up (each round's lease may be taken by the
 /// instance's other calls before this one gets to it).
 const ATTEMPTS: usize = 64;

@@ -140,3 +140,9 @@ async fn alerts_work_on_postgres() {
     let Some((_db, store)) = fresh_pg().await else { return };
     crate::alerts::alerts_round_trip(&store).await;
 }
+
+#[tokio::test]
+async fn leases_hold_the_limit_on_postgres() {
+    let Some((_db, store)) = fresh_pg().await else { return };
+    crate::leases::leases_hold_the_limit(&store).await;
+}
