@@ -300,19 +300,6 @@ pub(crate) async fn charge_in(tx: &mut sqlx::AnyConnection, backend: Backend, in
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::chunk;
-
-    #[test]
-    fn leases_shrink_with_what_is_left_but_cover_the_need() {
-        assert_eq!(chunk(8_000, 10, 500), 500);
-        assert_eq!(chunk(800, 10, 500), 100);
-        assert_eq!(chunk(80, 30, 500), 30);
-        assert_eq!(chunk(35, 30, 500), 30);
-    }
-}
-
 /// This instance's id, kept in the data directory (`instance-id`): a restart is the same
 /// instance, which lets it release the leases it held before it was stopped.
 pub fn instance_id(data_dir: &std::path::Path) -> Result<String, StoreError> {
@@ -327,4 +314,17 @@ pub fn instance_id(data_dir: &std::path::Path) -> Result<String, StoreError> {
     let id = format!("i_{}", hub_core::base62::random(&mut rand::rngs::OsRng, 16));
     std::fs::write(&path, format!("{id}\n"))?;
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunk;
+
+    #[test]
+    fn leases_shrink_with_what_is_left_but_cover_the_need() {
+        assert_eq!(chunk(8_000, 10, 500), 500);
+        assert_eq!(chunk(800, 10, 500), 100);
+        assert_eq!(chunk(80, 30, 500), 30);
+        assert_eq!(chunk(35, 30, 500), 30);
+    }
 }
