@@ -42,8 +42,9 @@ use crate::error::{ApiError, CreditShortfall};
 pub const MAX_CHUNK: NanoCredits = NanoCredits(10 * hub_core::money::NANOS_PER_CREDIT);
 /// How long a lease lives without being renewed.
 pub const LEASE_TTL: Duration = Duration::from_secs(10);
-/// Unused lease of an account without a call in flight for this long goes back.
-pub const IDLE_RETURN: Duration = Duration::from_millis(250);
+/// Unused lease of an account without a call in flight for this long goes back (a key called
+/// more often than this keeps its lease between calls and touches no database).
+pub const IDLE_RETURN: Duration = Duration::from_secs(1);
 /// How often the keeper looks for wanted accounts and idle leases.
 const KEEPER_TICK: Duration = Duration::from_millis(50);
 /// How long a call the account cannot cover waits at most for other instances to give back
