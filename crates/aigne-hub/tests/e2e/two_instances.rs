@@ -320,3 +320,25 @@ async fn a_killed_instance_settles_its_calls_and_releases_its_leases_on_restart(
     let (ok, refused) = pair.burst(&key.key, limits::SIMULTANEOUS_CALLS / 10).await;
     assert_eq!((ok, refused), (limits::COVERED_CALLS - 2, limits::SIMULTANEOUS_CALLS / 10 - (limits::COVERED_CALLS - 2)));
 }
+
+async fn leased(c: &mut sqlx::PgConnection) -> i64 {
+    sqlx::query("SELECT CAST(COALESCE(SUM(leased), 0) AS BIGINT) AS n FROM credit_accounts").fetch_one(c).await.unwrap().get("n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_instance_gives_its_unused_lease_back() {
+    let Some(mut pair) = two_hubs(SimConfig::default()).await else { return };
+    let key = create_key_with(&pair.a, "stop", &["--budget", &covered().to_string()]).await;
+    pair.b.wait_key_accepted(&key.key, limits::PROPAGATION).await.unwrap();
+    expect_completion(chat(&pair.b, &key.key, &priced_call()).await).await;
+    let mut c = pair.sql().await;
+    let held = leased(&mut c).await;
+    assert!(held > 0, "b leased more than its call needed: {held}");
+    let b = Arc::get_mut(&mut pair.b).expect("no other handle to b");
+    b.sigterm().await.unwrap();
+    assert!(b.wait_exit(Duration::from_secs(10)).await.unwrap().success());
+    // At once, not after the idle return: the stopping instance gave it back.
+    assert_eq!(leased(&mut c).await, 0, "an instance that stopped holds nothing");
+    let spent: i64 = sqlx::query("SELECT spent FROM credit_accounts").fetch_one(&mut c).await.unwrap().get("spent");
+    assert_eq!(spent, call_cost().0);
+}
