@@ -48,8 +48,9 @@ pub const IDLE_RETURN: Duration = Duration::from_secs(1);
 /// How often the keeper looks for wanted accounts and idle leases.
 const KEEPER_TICK: Duration = Duration::from_millis(50);
 /// How long a call the account cannot cover waits at most for other instances to give back
-/// their unused leases (an instance that died does not answer; its lease expires instead).
-pub const RECLAIM_WAIT: Duration = Duration::from_secs(1);
+/// their unused leases. A live instance answers within a tick of its keeper; the margin is for a
+/// loaded machine. An instance that died does not answer: its lease expires instead.
+pub const RECLAIM_WAIT: Duration = Duration::from_secs(3);
 /// Rounds of asking for more before a call gives up (each round's lease may be taken by the
 /// instance's other calls before this one gets to it).
 const ATTEMPTS: usize = 64;
