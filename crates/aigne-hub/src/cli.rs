@@ -8,9 +8,16 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(name = "aigne-hub", version, about = "A self-hosted AI gateway: one API, many model providers, metered keys.")]
 pub struct Cli {
-    /// Where the database, usage journal and server secrets live.
+    /// Where the database (unless --database-url), usage journal, generated files and server
+    /// secrets live.
     #[arg(long, global = true, env = "AIGNE_HUB_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// The database to use instead of the SQLite file in the data directory:
+    /// `postgres://user:password@host/db`. Several instances serving one PostgreSQL database
+    /// share keys, providers, usage and budgets; each keeps its own data directory, and all
+    /// must be given the same AIGNE_HUB_PEPPER and AIGNE_HUB_MASTER_KEY.
+    #[arg(long, global = true, env = "AIGNE_HUB_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     /// Log format on stderr: text or json.
     #[arg(long, global = true, env = "AIGNE_HUB_LOG_FORMAT")]
     pub log_format: Option<String>,

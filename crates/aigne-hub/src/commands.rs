@@ -18,16 +18,16 @@ pub type CmdResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 pub async fn run(cli: Cli) -> CmdResult {
     match cli.command {
-        Command::Serve(args) => crate::serve::run(&cli.data_dir, args).await,
-        Command::Admin(cmd) => admin(&cli.data_dir, cmd).await,
-        Command::User(cmd) => user(&cli.data_dir, cmd).await,
-        Command::Provider(cmd) => provider(&cli.data_dir, cmd).await,
-        Command::Alias(cmd) => alias(&cli.data_dir, cmd).await,
-        Command::Key(cmd) => key(&cli.data_dir, cmd).await,
-        Command::Usage(cmd) => usage(&cli.data_dir, cmd).await,
-        Command::Rate(cmd) => rate(&cli.data_dir, cmd).await,
-        Command::Billing(cmd) => billing(&cli.data_dir, cmd).await,
-        Command::Credit(cmd) => credit(&cli.data_dir, cmd).await,
+        Command::Serve(args) => crate::serve::run(&cli.data_dir, cli.database_url.as_deref(), args).await,
+        Command::Admin(cmd) => admin(&cli.data_dir, cli.database_url.as_deref(), cmd).await,
+        Command::User(cmd) => user(&cli.data_dir, cli.database_url.as_deref(), cmd).await,
+        Command::Provider(cmd) => provider(&cli.data_dir, cli.database_url.as_deref(), cmd).await,
+        Command::Alias(cmd) => alias(&cli.data_dir, cli.database_url.as_deref(), cmd).await,
+        Command::Key(cmd) => key(&cli.data_dir, cli.database_url.as_deref(), cmd).await,
+        Command::Usage(cmd) => usage(&cli.data_dir, cli.database_url.as_deref(), cmd).await,
+        Command::Rate(cmd) => rate(&cli.data_dir, cli.database_url.as_deref(), cmd).await,
+        Command::Billing(cmd) => billing(&cli.data_dir, cli.database_url.as_deref(), cmd).await,
+        Command::Credit(cmd) => credit(&cli.data_dir, cli.database_url.as_deref(), cmd).await,
     }
 }
 
@@ -41,12 +41,28 @@ fn read_stdin_secret(what: &str) -> Result<String, Box<dyn std::error::Error + S
     Ok(s)
 }
 
+/// The database: `--database-url` when given, else the SQLite file in the data directory.
+pub async fn open_store(data_dir: &std::path::Path, db: Option<&str>) -> Result<Store, hub_store::StoreError> {
+    match db.map(str::trim).filter(|u| !u.is_empty()) {
+        Some(url) => Store::connect(url).await,
+        None => Store::open_sqlite(data_dir).await,
+    }
+}
+
+/// The server secrets (environment, else the data directory's files), checked against the
+/// verifiers the database keeps: every process on one database must hold the same secrets.
+pub async fn load_secrets(data_dir: &std::path::Path, store: &Store) -> Result<secrets::ServerSecrets, hub_store::StoreError> {
+    let server = secrets::load_or_create(&data_dir.join("secrets"))?;
+    store.check_server_secrets(&server).await?;
+    Ok(server)
+}
+
 fn actor() -> String {
     "cli".to_owned()
 }
 
-async fn admin(data_dir: &std::path::Path, cmd: AdminCommand) -> CmdResult {
-    let store = Store::open_sqlite(data_dir).await?;
+async fn admin(data_dir: &std::path::Path, db: Option<&str>, cmd: AdminCommand) -> CmdResult {
+    let store = open_store(data_dir, db).await?;
     match cmd {
         AdminCommand::Create { email, password_stdin } => {
             if !password_stdin {
@@ -66,9 +82,9 @@ async fn account(store: &Store, email: &str) -> Result<hub_store::users::User, B
     Ok(store.user_by_email(email).await?.ok_or_else(|| format!("no account with email {email}"))?)
 }
 
-async fn user(data_dir: &std::path::Path, cmd: UserCommand) -> CmdResult {
+async fn user(data_dir: &std::path::Path, db: Option<&str>, cmd: UserCommand) -> CmdResult {
     use hub_store::accounts::{check_change, check_invite, AccountChange};
-    let store = Store::open_sqlite(data_dir).await?;
+    let store = open_store(data_dir, db).await?;
     let parse_role = |r: &str| Role::parse(r.trim()).ok_or("role must be member or admin");
     match cmd {
         UserCommand::Invite { email, role, public_url, json } => {
@@ -121,11 +137,11 @@ async fn user(data_dir: &std::path::Path, cmd: UserCommand) -> CmdResult {
     Ok(())
 }
 
-async fn provider(data_dir: &std::path::Path, cmd: ProviderCommand) -> CmdResult {
-    let store = Store::open_sqlite(data_dir).await?;
+async fn provider(data_dir: &std::path::Path, db: Option<&str>, cmd: ProviderCommand) -> CmdResult {
+    let store = open_store(data_dir, db).await?;
     match cmd {
         ProviderCommand::Add { name, base_url, api_key_stdin } => {
-            let server = secrets::load_or_create(&data_dir.join("secrets"))?;
+            let server = load_secrets(data_dir, &store).await?;
             let credential = if api_key_stdin { Some(Secret::new(read_stdin_secret("API key")?)) } else { None };
             let (canonical, kind) = hub_store::providers::parse_provider_name(&name)?;
             let base_url = match base_url {
@@ -206,8 +222,8 @@ async fn provider_test(data_dir: &std::path::Path, store: &Store, name: &str, js
     Ok(())
 }
 
-async fn alias(data_dir: &std::path::Path, cmd: AliasCommand) -> CmdResult {
-    let store = Store::open_sqlite(data_dir).await?;
+async fn alias(data_dir: &std::path::Path, db: Option<&str>, cmd: AliasCommand) -> CmdResult {
+    let store = open_store(data_dir, db).await?;
     match cmd {
         AliasCommand::Set { name, targets } => {
             let alias = hub_core::aliases::ModelAlias::new(&name, &targets)?;
@@ -234,12 +250,12 @@ async fn alias(data_dir: &std::path::Path, cmd: AliasCommand) -> CmdResult {
     Ok(())
 }
 
-async fn key(data_dir: &std::path::Path, cmd: KeyCommand) -> CmdResult {
-    let store = Store::open_sqlite(data_dir).await?;
+async fn key(data_dir: &std::path::Path, db: Option<&str>, cmd: KeyCommand) -> CmdResult {
+    let store = open_store(data_dir, db).await?;
     match cmd {
         KeyCommand::Create { name, owner, key_type, scopes, json } => {
             let policy = patch(scopes).apply(&KeyPolicy::default())?;
-            let server = secrets::load_or_create(&data_dir.join("secrets"))?;
+            let server = load_secrets(data_dir, &store).await?;
             let key_type = KeyType::parse(&key_type).ok_or("--type must be inference, analytics or admin")?;
             let owner = match owner {
                 Some(email) => store.user_by_email(&email).await?.ok_or_else(|| format!("no account with email {email}"))?,
@@ -285,7 +301,7 @@ async fn key(data_dir: &std::path::Path, cmd: KeyCommand) -> CmdResult {
         }
         KeyCommand::Rotate { kid, grace, json } => {
             let grace = hub_core::scopes::parse_grace(&grace)?;
-            let server = secrets::load_or_create(&data_dir.join("secrets"))?;
+            let server = load_secrets(data_dir, &store).await?;
             let pepper = Pepper::from_bytes(server.pepper.0);
             let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
             let issued = store.rotate_key(&pepper, &kid, grace_ms, AuditActor { actor: &actor(), address: None }).await?;
@@ -330,8 +346,8 @@ fn patch(a: ScopeArgs) -> PolicyPatch {
     }
 }
 
-async fn usage(data_dir: &std::path::Path, cmd: UsageCommand) -> CmdResult {
-    let store = Store::open_sqlite(data_dir).await?;
+async fn usage(data_dir: &std::path::Path, db: Option<&str>, cmd: UsageCommand) -> CmdResult {
+    let store = open_store(data_dir, db).await?;
     match cmd {
         UsageCommand::List { json, limit, key_id } => {
             let rows = store.list_usage(&hub_store::usage::UsageFilter { key_id, user_id: None, limit }).await?;
@@ -355,8 +371,8 @@ fn cli_actor() -> AuditActor<'static> {
     AuditActor { actor: "cli", address: None }
 }
 
-async fn rate(data_dir: &std::path::Path, cmd: RateCommand) -> CmdResult {
-    let store = Store::open_sqlite(data_dir).await?;
+async fn rate(data_dir: &std::path::Path, db: Option<&str>, cmd: RateCommand) -> CmdResult {
+    let store = open_store(data_dir, db).await?;
     match cmd {
         RateCommand::Set { model, input, output, cached_input, per_image, per_video_second, unit_cost_input, unit_cost_output } => {
             let (provider, model) = model.split_once('/').ok_or("name the model as PROVIDER/MODEL, e.g. openai/gpt-4o-mini")?;
@@ -401,8 +417,8 @@ async fn rate(data_dir: &std::path::Path, cmd: RateCommand) -> CmdResult {
     Ok(())
 }
 
-async fn billing(data_dir: &std::path::Path, cmd: BillingCommand) -> CmdResult {
-    let store = Store::open_sqlite(data_dir).await?;
+async fn billing(data_dir: &std::path::Path, db: Option<&str>, cmd: BillingCommand) -> CmdResult {
+    let store = open_store(data_dir, db).await?;
     let mut settings = store.billing_settings().await?;
     match cmd {
         BillingCommand::Enable { topup_link, starter_grant } => {
@@ -437,8 +453,8 @@ async fn billing(data_dir: &std::path::Path, cmd: BillingCommand) -> CmdResult {
     Ok(())
 }
 
-async fn credit(data_dir: &std::path::Path, cmd: CreditCommand) -> CmdResult {
-    let store = Store::open_sqlite(data_dir).await?;
+async fn credit(data_dir: &std::path::Path, db: Option<&str>, cmd: CreditCommand) -> CmdResult {
+    let store = open_store(data_dir, db).await?;
     match cmd {
         CreditCommand::Grant { email, amount, expires, note } => {
             let user = store.user_by_email(&email).await?.ok_or_else(|| format!("no account with email {email}"))?;

@@ -17,7 +17,7 @@ use hub_store::key_directory::KeyDirectory;
 use hub_store::provider_directory::{env_fallbacks, ProviderDirectory};
 use hub_store::rate_directory::RateDirectory;
 use hub_store::watcher::ChangeWatcher;
-use hub_store::{secrets, Store};
+use hub_store::leases;
 use tokio::sync::watch;
 
 use crate::cli::ServeArgs;
@@ -36,12 +36,19 @@ const USAGE_PRUNE: Duration = Duration::from_secs(3600);
 /// How often set-aside credentials are looked at for a due re-check.
 const RECHECK_TICK: Duration = Duration::from_millis(500);
 
-pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
-    let server_secrets = secrets::load_or_create(&data_dir.join("secrets"))?;
-    let store = Store::open_sqlite(data_dir).await?;
+pub async fn run(data_dir: &Path, database_url: Option<&str>, args: ServeArgs) -> CmdResult {
+    let instance_id = leases::instance_id(data_dir)?;
+    let store = crate::commands::open_store(data_dir, database_url).await?.for_instance(&instance_id);
+    let server_secrets = crate::commands::load_secrets(data_dir, &store).await?;
+    // The replay moves the charges of the calls this instance had in flight out of its leases;
+    // what is left of those leases is nobody's any more.
     let (journal, replayed) = UsageJournal::open(&data_dir.join("journal"), &store).await?;
     if replayed > 0 {
         tracing::info!(replayed, "usage journal replayed");
+    }
+    let stale = store.release_leases_of(&instance_id).await?;
+    if stale > 0 {
+        tracing::info!(released = stale, "released the budget leases this instance held before it stopped");
     }
     let pepper = Pepper::from_bytes(server_secrets.pepper.0);
     let keys = Arc::new(KeyDirectory::new(store.clone(), pepper));
@@ -53,7 +60,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
     let credit = Arc::new(CreditDirectory::default());
     credit.load(&store).await?;
     // After the journal replay: every earlier call is in the database the books are summed from.
-    let accountant = Accountant::default();
+    let accountant = Accountant::new(store.clone(), instance_id.clone());
     accountant.load_from(&store, hub_core::ids::now_ms()).await?;
     let from_seq = store.latest_change().await?;
 
@@ -122,6 +129,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
     let detector_task = tokio::spawn(hub_http::monitor::detector::run(state.clone(), alert_events));
     let outbox_task = tokio::spawn(hub_http::monitor::outbox::run(state.clone()));
     let recheck_task = tokio::spawn(hub_http::connection::run_recheck(state.clone(), RECHECK_TICK));
+    let keeper_task = tokio::spawn(hub_http::inference::credit::run_keeper(state.clone()));
     let prune_task = (args.usage_retention_days > 0)
         .then(|| tokio::spawn(store.clone().run_usage_pruner(USAGE_PRUNE, Duration::from_secs(args.usage_retention_days.saturating_mul(86_400)))));
 
@@ -131,6 +139,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
         let _ = stop_rx.wait_for(|stop| *stop).await;
     }));
 
+    let state_for_shutdown = state.clone();
     let stopping = Arc::new(tokio::sync::Notify::new());
     let stopping_tx = Arc::clone(&stopping);
     let signal = async move {
@@ -143,7 +152,7 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
         tokio::time::sleep(drain_timeout).await;
     };
     tokio::select! {
-        served = hub_http::server::serve(listener, state, signal) => {
+        served = hub_http::server::serve(listener, state.clone(), signal) => {
             served?;
             tracing::info!("in-flight requests drained; flushing usage");
         }
@@ -154,6 +163,11 @@ pub async fn run(data_dir: &Path, args: ServeArgs) -> CmdResult {
     let _ = stop_tx.send(true);
     if let Err(e) = writer_task.await {
         tracing::error!(error = %e, "usage writer stopped abnormally; the journal will be replayed at next start");
+    }
+    keeper_task.abort();
+    // Every settled charge has left the leases; the unused rest goes back to the accounts.
+    if let Err(e) = state_for_shutdown.accountant.give_back_all().await {
+        tracing::warn!(error = %e, "could not give back unused budget leases; they expire on their own");
     }
     watcher_task.abort();
     sweep_task.abort();

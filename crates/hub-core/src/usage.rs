@@ -53,6 +53,9 @@ pub struct CallHold {
     /// Debited from the user's credit balance (credit billing was on when it was admitted).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub billed: bool,
+    /// The start of the key's budget window the call was reserved in (keys with a budget).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_window: Option<i64>,
 }
 
 /// How a call settled; journaled after the reply ends.

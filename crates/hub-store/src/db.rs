@@ -20,6 +20,8 @@ pub enum Backend {
 pub struct Store {
     pub(crate) pool: AnyPool,
     pub(crate) backend: Backend,
+    /// The serving instance this handle writes usage for (its leases cover that usage).
+    pub(crate) instance_id: Option<std::sync::Arc<str>>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -65,7 +67,7 @@ impl Store {
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await?;
-        Ok(Store { pool, backend })
+        Ok(Store { pool, backend, instance_id: None })
     }
 
     /// A transaction that writes. On SQLite it takes the write lock at its start
@@ -77,6 +79,13 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         })
+    }
+
+    /// This handle, writing usage for the serving instance `instance_id`: the usage writer moves
+    /// each record's charge out of that instance's leases (`crate::leases`).
+    pub fn for_instance(mut self, instance_id: &str) -> Store {
+        self.instance_id = Some(std::sync::Arc::from(instance_id));
+        self
     }
 
     pub fn backend(&self) -> Backend {

@@ -15,6 +15,7 @@ pub mod error;
 pub mod files;
 pub mod journal;
 pub mod key_directory;
+pub mod leases;
 pub mod keys;
 pub mod provider_directory;
 pub mod providers;

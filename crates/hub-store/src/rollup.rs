@@ -211,7 +211,7 @@ fn upsert_sql(period: Period) -> String {
     format!("INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}", all.join(", "), placeholders.join(", "), keys.join(", "), updates.join(", "))
 }
 
-#[derive(Clone, Copy, Hash, PartialEq, Eq)]
+#[derive(Clone, Copy, Hash, PartialEq, Eq, PartialOrd, Ord)]
 struct GroupKey<'a> {
     start: i64,
     key_id: &'a str,
@@ -250,6 +250,10 @@ pub async fn add_records<'r>(tx: &mut sqlx::Transaction<'_, sqlx::Any>, records:
     }
     for (period, groups) in [(HOURLY, hours), (DAILY, days)] {
         let sql = upsert_sql(period);
+        // In group order: two instances writing at once lock the same rows in the same order
+        // (on PostgreSQL, another order could make them wait for each other in a circle).
+        let mut groups: Vec<_> = groups.into_iter().collect();
+        groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for (g, m) in groups {
             let mut q = sqlx::query(&sql)
                 .bind(g.start)

@@ -89,3 +89,41 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), StoreError> {
     f.sync_all()?;
     Ok(())
 }
+
+/// A non-secret verifier of a server secret: a SHA-256 digest under a fixed label. It tells
+/// whether two instances hold the same secret; it cannot be turned back into the secret.
+pub fn verifier(name: &str, secret: &ServerSecret) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"aigne-hub server secret verifier v1\0")
+        .chain_update(name.as_bytes())
+        .chain_update([0u8])
+        .chain_update(secret.0)
+        .finalize();
+    STANDARD.encode(digest)
+}
+
+impl crate::Store {
+    /// Stores each secret's verifier the first time, and afterwards refuses secrets that do not
+    /// match: keys peppered with another pepper would never authenticate, and credentials
+    /// sealed with another master key would never open.
+    pub async fn check_server_secrets(&self, secrets: &ServerSecrets) -> Result<(), StoreError> {
+        use sqlx::Row;
+        for (name, env, secret) in [("pepper", PEPPER_ENV, &secrets.pepper), ("master_key", MASTER_KEY_ENV, &secrets.master_key)] {
+            let mine = verifier(name, secret);
+            sqlx::query("INSERT INTO server_secret_checks (name, verifier) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                .bind(name)
+                .bind(&mine)
+                .execute(&self.pool)
+                .await?;
+            let stored: String = sqlx::query("SELECT verifier FROM server_secret_checks WHERE name = $1").bind(name).fetch_one(&self.pool).await?.try_get("verifier")?;
+            if stored != mine {
+                return Err(StoreError::Secret(format!(
+                    "this database was initialised with a different {}; every instance and command on one database must use the same secret (set {env} to it)",
+                    name.replace('_', " ")
+                )));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,7 +1,7 @@
 //! The usage ledger in SQL: batch inserts (idempotent on request id, so a journal replay never
 //! duplicates a record) and the queries behind the key list and call history.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use hub_core::usage::UsageRecord;
 use sqlx::Row;
@@ -233,7 +233,8 @@ impl Store {
                 inserted.extend(chunk.iter().map(|r| r.hold.request_id.as_str()));
             }
         }
-        let mut deltas: HashMap<&str, KeyDelta> = HashMap::new();
+        // In key order: two instances writing at once lock the same rows in the same order.
+        let mut deltas: BTreeMap<&str, KeyDelta> = BTreeMap::new();
         for r in records.iter().filter(|r| inserted.contains(r.hold.request_id.as_str())) {
             let h = &r.hold;
             let s = &r.settlement;
@@ -262,6 +263,16 @@ impl Store {
             .await?;
         }
         crate::rollup::add_records(&mut tx, records.iter().filter(|r| inserted.contains(r.hold.request_id.as_str()))).await?;
+        let mut charges: BTreeMap<String, i64> = BTreeMap::new();
+        for r in records.iter().filter(|r| inserted.contains(r.hold.request_id.as_str()) && r.settlement.credits.0 != 0) {
+            if let Some(window) = r.hold.budget_window {
+                *charges.entry(crate::leases::key_account(&r.hold.key_id, window)).or_default() += r.settlement.credits.0;
+            }
+            if r.hold.billed {
+                *charges.entry(crate::leases::user_account(&r.hold.user_id)).or_default() += r.settlement.credits.0;
+            }
+        }
+        crate::leases::charge_in(&mut tx, self.backend, self.instance_id.as_deref(), &charges).await?;
         tx.commit().await?;
         Ok(Some(inserted.len()))
     }

@@ -12,6 +12,12 @@ use crate::provider_directory::ProviderDirectory;
 use crate::rate_directory::RateDirectory;
 use crate::secrets::ServerSecret;
 
+/// How far back each poll reads again. On PostgreSQL a change's number is taken when its row is
+/// inserted but the row becomes visible when its transaction commits, so a lower number can
+/// appear after a higher one was read: the watcher reads the last numbers again and applies only
+/// those it has not applied yet.
+const LOOKBACK: i64 = 256;
+
 pub struct ChangeWatcher {
     pub store: Store,
     pub keys: Arc<KeyDirectory>,
@@ -24,11 +30,12 @@ pub struct ChangeWatcher {
 impl ChangeWatcher {
     pub async fn run(self, interval: Duration, from_seq: i64) {
         let mut seen = from_seq;
+        let mut applied: std::collections::BTreeSet<i64> = std::collections::BTreeSet::new();
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            let changes = match self.store.changes_since(seen).await {
+            let changes = match self.store.changes_since(seen.saturating_sub(LOOKBACK).max(from_seq)).await {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "change log unreadable; retrying");
@@ -38,6 +45,9 @@ impl ChangeWatcher {
             let mut providers_changed = false;
             let mut rates_changed = false;
             for c in &changes {
+                if applied.contains(&c.seq) {
+                    continue;
+                }
                 let res = match c.kind {
                     ChangeKind::Key => self.keys.refresh_key(&c.ref_id).await,
                     ChangeKind::User => self.keys.refresh_user(&c.ref_id).await,
@@ -56,8 +66,11 @@ impl ChangeWatcher {
                     tracing::warn!(error = %e, "refresh after a change failed; retrying");
                     break;
                 }
-                seen = c.seq;
+                applied.insert(c.seq);
+                seen = seen.max(c.seq);
             }
+            let floor = seen.saturating_sub(LOOKBACK);
+            applied.retain(|s| *s > floor);
             if let Err(e) = self.credit.recount_due(&self.store, hub_core::ids::now_ms()).await {
                 tracing::warn!(error = %e, "recounting expired grants failed; retrying");
             }

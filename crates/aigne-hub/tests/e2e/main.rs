@@ -41,6 +41,7 @@ mod server_timing;
 mod seed_flow;
 mod shutdown;
 mod streaming;
+mod two_instances;
 mod upstream_errors;
 mod usage_records;
 mod users;

@@ -24,29 +24,29 @@ const OUTPUT_RATE: i64 = 600;
 /// Input tokens of the priced prompt, as the hub estimates and the simulator counts them.
 const PROMPT_TOKENS: i64 = 7;
 
-fn call_cost() -> NanoCredits {
+pub(crate) fn call_cost() -> NanoCredits {
     NanoCredits(PROMPT_TOKENS * INPUT_RATE + limits::PRICED_MAX_TOKENS as i64 * OUTPUT_RATE)
 }
 
-fn covered() -> NanoCredits {
+pub(crate) fn covered() -> NanoCredits {
     NanoCredits(call_cost().0 * limits::COVERED_CALLS as i64)
 }
 
-fn priced_call() -> Value {
+pub(crate) fn priced_call() -> Value {
     json!({"model": PRICED_MODEL, "messages": [{"role": "user", "content": "abc"}], "max_tokens": limits::PRICED_MAX_TOKENS})
 }
 
-async fn admin_key(hub: &hub_testkit::TestHub) -> String {
+pub(crate) async fn admin_key(hub: &hub_testkit::TestHub) -> String {
     create_key_with(hub, "money-admin", &["--type", "admin"]).await.key
 }
 
-async fn admin_get(hub: &hub_testkit::TestHub, admin: &str, path: &str) -> Value {
+pub(crate) async fn admin_get(hub: &hub_testkit::TestHub, admin: &str, path: &str) -> Value {
     let resp = hub.client().get(hub.url(path)).bearer_auth(admin).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK, "GET {path}");
     resp.json().await.unwrap()
 }
 
-async fn user_info(hub: &hub_testkit::TestHub, key: &str) -> Value {
+pub(crate) async fn user_info(hub: &hub_testkit::TestHub, key: &str) -> Value {
     let resp = hub.client().get(hub.url("/api/user/info")).bearer_auth(key).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     resp.json().await.unwrap()

@@ -120,6 +120,7 @@ pub async fn admit(state: &AppState, caller: &Caller, ctx: &RequestCtx, intent: 
         est_input_tokens: intent.est_input_tokens,
         reserved: NanoCredits::ZERO,
         billed: false,
+        budget_window: None,
     };
     state.monitor.on_admit();
     let caller = std::sync::Arc::clone(&caller.secret);
@@ -177,11 +178,11 @@ impl CallGuard {
     /// hold is journaled: a refused call never reaches an upstream, and the caller records the
     /// refusal with [`CallGuard::fail`]. The plan keeps only the targets the key's model scope
     /// allows (an alias's fallback never leads a key where it may not go).
-    pub fn enforce(&mut self, caller: &Caller, ctx: &RequestCtx, sent_model: &str, plan: &mut Plan<'_>) -> Result<(), ApiError> {
+    pub async fn enforce(&mut self, caller: &Caller, ctx: &RequestCtx, sent_model: &str, plan: &mut Plan<'_>) -> Result<(), ApiError> {
         let policy = &caller.secret.policy;
         authorize::scopes(policy, self.scope, ctx.client_ip)?;
         authorize::models(policy, sent_model, &mut plan.candidates)?;
-        self.reserve_credit(caller, plan)?;
+        self.reserve_credit(caller, plan).await?;
         self.permit = limits::acquire(&self.state.limiters, &caller.secret.key_id, policy, hub_core::ids::now_ms(), self.reserve_tokens)?;
         Ok(())
     }
@@ -190,7 +191,7 @@ impl CallGuard {
     /// key without budget on an internal hub costs nothing here (no lock, no lookup). An alias
     /// may fall back to another model: the dearest target of the plan is reserved, so no
     /// fallback can cost more than was held, and every target must have a rate.
-    fn reserve_credit(&mut self, caller: &Caller, plan: &Plan<'_>) -> Result<(), ApiError> {
+    async fn reserve_credit(&mut self, caller: &Caller, plan: &Plan<'_>) -> Result<(), ApiError> {
         let budget = caller.secret.policy.budget;
         let billing = self.state.credit.billing_enabled();
         if budget.is_none() && !billing {
@@ -240,12 +241,13 @@ impl CallGuard {
         let now = self.hold.started_at_ms;
         let user = billing.then(|| (caller.secret.owner_id.as_str(), self.state.credit.granted(&caller.secret.owner_id, now)));
         let who = Accounts { key_id: &caller.secret.key_id, budget, user };
-        let reservation = self.state.accountant.reserve(&who, quote.amount, now).map_err(|shortfall| ApiError::NoCredit {
-            shortfall,
-            topup_link: self.state.credit.settings().topup_link.clone(),
+        let reservation = self.state.accountant.reserve(&who, quote.amount, now).await.map_err(|e| match e {
+            credit::ReserveError::Short(shortfall) => ApiError::NoCredit { shortfall, topup_link: self.state.credit.settings().topup_link.clone() },
+            credit::ReserveError::Store(e) => ApiError::Storage(e),
         })?;
         self.hold.reserved = reservation.amount;
         self.hold.billed = reservation.billed();
+        self.hold.budget_window = reservation.budget_window();
         // One model: charged at the rate it was reserved at. Several (an alias): charged at the
         // current rate of the model that answered.
         self.rate = if models == 1 { quote.rate } else { None };

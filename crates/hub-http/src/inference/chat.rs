@@ -92,7 +92,7 @@ pub async fn run_as(state: &AppState, ctx: &RequestCtx, caller: &authenticate::C
     let intent = CallIntent { project, endpoint: dialect.endpoint(), scope: Endpoint::Chat, model: &req.model, stream: req.is_stream(), est_input_tokens: est_input, max_output_tokens: req.output_limit().map(u64::from), choices: u64::from(req.n.unwrap_or(1).max(1)), images: 0, price: PriceAsk::of_chat(&req) };
     let mut guard = admit::admit(state, caller, ctx, intent).await?;
     let mut plan = guard.check(resolve::plan(state, &req.model))?;
-    let scoped = guard.enforce(caller, ctx, &req.model, &mut plan);
+    let scoped = guard.enforce(caller, ctx, &req.model, &mut plan).await;
     guard.check(scoped)?;
     if let Some(first) = plan.preferred() {
         guard.name_target(first);

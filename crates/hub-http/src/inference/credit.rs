@@ -2,53 +2,76 @@
 //! balance (when credit billing is on) before the hold is journaled and before any upstream call;
 //! settlement charges the actual cost and releases the rest.
 //!
-//! The [`Accountant`] keeps, in memory, per budgeted key the spending of the current window plus
-//! what is reserved, and per billed user what was debited plus what is reserved. It is loaded at
-//! start from the database (after the journal replay, so every earlier call is counted) and kept
-//! exact afterwards by settlement: the numbers it adds are the `credits` of the usage records the
-//! same settlement writes. Reserving takes one short mutex for both accounts, all or nothing, and
-//! never across an await: concurrent calls can never reserve more than is there.
+//! Budgets hold across every instance on one database. Each key budget window and each billed
+//! user's balance is a shared account in the database (`hub_store::leases`): its usage records'
+//! charges (`spent`) plus what instances hold as leases never exceed its limit. The [`Accountant`]
+//! reserves calls in memory against this instance's lease, under one short mutex for both
+//! accounts, all or nothing, never across an await: while the lease covers a call no database is
+//! touched. When it runs short, the accountant takes more in one short transaction holding the
+//! account's row lock — a chunk that shrinks with what is left (an eighth of it, at most
+//! [`MAX_CHUNK`], at least what the call misses). When the account cannot cover the call, it is
+//! flagged as wanted: every other instance holding a lease gives back its unused part at its
+//! keeper's next tick ([`run_keeper`]) and marks its lease answered, and the call asks again
+//! until every live holder has answered (at most [`RECLAIM_WAIT`]) before it is refused, so a
+//! `402` means that the budget, less what calls in flight everywhere reserve, really cannot pay
+//! for it.
 //!
-//! Each process keeps its own books: with several instances on one database, budgets hold per
-//! instance (leasing budget in chunks from the shared store is the step after this one).
+//! Unused lease goes back when an account has had no call in flight for [`IDLE_RETURN`], when
+//! another instance wants it, and at shutdown. Leases are renewed every second; those of an
+//! instance that stopped renewing them (killed) are released by the others after [`LEASE_TTL`],
+//! and by the instance itself when it starts again, after its journal replay has recorded the
+//! calls it had in flight. Settled spending stays exact: the usage writer moves each record's
+//! charge from the instance's lease to the account's `spent` in the transaction that inserts it.
 //!
 //! A call of a key without budget while billing is off takes no lock here.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use hub_core::budget::Budget;
 use hub_core::money::NanoCredits;
 use hub_core::pricing::{self, CallBounds, ModelRate};
 use hub_core::ProviderKind;
+use hub_store::leases::{self, AccountScope, LeaseAsk, Leased};
+use hub_store::{Store, StoreError};
 use parking_lot::Mutex;
 
 use crate::error::{ApiError, CreditShortfall};
 
-#[derive(Default)]
+/// The most one lease takes from an account (10 credits).
+pub const MAX_CHUNK: NanoCredits = NanoCredits(10 * hub_core::money::NANOS_PER_CREDIT);
+/// How long a lease lives without being renewed.
+pub const LEASE_TTL: Duration = Duration::from_secs(10);
+/// Unused lease of an account without a call in flight for this long goes back (a key called
+/// more often than this keeps its lease between calls and touches no database).
+pub const IDLE_RETURN: Duration = Duration::from_secs(1);
+/// How often the keeper looks for wanted accounts and idle leases.
+const KEEPER_TICK: Duration = Duration::from_millis(50);
+/// How long a call the account cannot cover waits at most for other instances to give back
+/// their unused leases. A live instance answers within a tick of its keeper; the margin is for a
+/// loaded machine. An instance that died does not answer: its lease expires instead.
+pub const RECLAIM_WAIT: Duration = Duration::from_secs(3);
+/// Rounds of asking for more before a call gives up (each round's lease may be taken by the
+/// instance's other calls before this one gets to it).
+const ATTEMPTS: usize = 64;
+
 pub struct Accountant {
-    books: Mutex<Books>,
+    books: Mutex<HashMap<String, Book>>,
+    store: Store,
+    instance_id: String,
 }
 
-#[derive(Default)]
-struct Books {
-    keys: HashMap<String, KeyBook>,
-    users: HashMap<String, UserBook>,
-}
-
-/// One budgeted key: what the calls that started in the current window cost, and what calls in
-/// flight have reserved.
+/// This instance's view of one account.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct KeyBook {
-    window_start: i64,
-    spent: NanoCredits,
-    reserved: NanoCredits,
-}
-
-/// One billed user: credits debited by settled calls and reserved by calls in flight.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct UserBook {
-    debited: NanoCredits,
-    reserved: NanoCredits,
+struct Book {
+    /// The unused part of this instance's lease.
+    lease: i64,
+    /// What calls in flight here reserve (also part of the lease in the database).
+    reserved: i64,
+    /// What the account's calls have been charged, as far as this instance knows (the
+    /// database's sum at the last lease, plus this instance's settlements since).
+    spent: i64,
+    last_used_ms: i64,
 }
 
 /// Spending before and after one settlement.
@@ -64,16 +87,20 @@ pub struct Settled {
 #[derive(Debug)]
 pub struct Reservation {
     pub amount: NanoCredits,
-    /// The key and the budget window the call was reserved in.
+    /// The key's budget account and the start of its window.
     key: Option<(String, i64)>,
-    /// The user whose balance the call is debited from.
-    user: Option<String>,
-    started_at_ms: i64,
+    /// The user's balance account, and the user.
+    user: Option<(String, String)>,
 }
 
 impl Reservation {
     pub fn billed(&self) -> bool {
         self.user.is_some()
+    }
+
+    /// The start of the key's budget window the call was reserved in.
+    pub fn budget_window(&self) -> Option<i64> {
+        self.key.as_ref().map(|(_, w)| *w)
     }
 }
 
@@ -92,112 +119,276 @@ pub struct Standing {
     pub reserved: NanoCredits,
 }
 
+/// Why a reservation failed.
+#[derive(Debug)]
+pub enum ReserveError {
+    Short(CreditShortfall),
+    Store(StoreError),
+}
+
+/// What the leases alone could do for a call.
+enum Local {
+    Reserved,
+    /// Account `.0` cannot cover the call whatever is leased; `.1` is what it has left.
+    Refused(usize, i64),
+    /// These accounts miss this much.
+    Short(Vec<(usize, i64)>),
+}
+
+/// One account a call needs: its scope, its name, its limit.
+struct Need<'a> {
+    scope: AccountScope<'a>,
+    account: String,
+    limit: i64,
+    budget: bool,
+}
+
 impl Accountant {
-    /// Rebuilds the books from the database's sums: per budgeted key, its spending since the
-    /// window start; per user, the credits of their billed records.
-    pub fn load(&self, keys: Vec<(String, i64, NanoCredits)>, users: HashMap<String, NanoCredits>) {
-        let mut books = self.books.lock();
-        books.keys = keys.into_iter().map(|(k, window_start, spent)| (k, KeyBook { window_start, spent, reserved: NanoCredits::ZERO })).collect();
-        books.users = users.into_iter().map(|(u, debited)| (u, UserBook { debited, reserved: NanoCredits::ZERO })).collect();
+    /// The books of the instance `instance_id`, leasing from `store`'s accounts.
+    pub fn new(store: Store, instance_id: impl Into<String>) -> Accountant {
+        Accountant { books: Mutex::new(HashMap::new()), store, instance_id: instance_id.into() }
     }
 
-    /// Loads the books from the database; called at start, after the usage journal was replayed
-    /// into it (so every earlier call is counted) and before the first call is admitted.
-    pub async fn load_from(&self, store: &hub_store::Store, now_ms: i64) -> Result<(), hub_store::StoreError> {
-        let mut keys = Vec::new();
+    /// Loads what each budgeted key spent in its current window and what each user's billed
+    /// calls debited, for the pages and the threshold alerts; called at start, after the usage
+    /// journal was replayed.
+    pub async fn load_from(&self, store: &Store, now_ms: i64) -> Result<(), StoreError> {
+        let mut loaded = HashMap::new();
         for (key_id, budget) in store.budgeted_keys().await? {
             let window = budget.window_start(now_ms);
             let spent = store.key_spent_since(&key_id, window).await?;
-            keys.push((key_id, window, spent));
+            loaded.insert(leases::key_account(&key_id, window), Book { spent: spent.0, ..Book::default() });
         }
-        self.load(keys, store.billed_by_user().await?);
+        for (user_id, debited) in store.billed_by_user().await? {
+            loaded.insert(leases::user_account(&user_id), Book { spent: debited.0, ..Book::default() });
+        }
+        *self.books.lock() = loaded;
         Ok(())
     }
 
     /// Reserves `amount` against the key's budget and the user's balance, all or nothing.
     /// `started_at_ms` (the call's record time) decides the budget window, as the database does.
-    pub fn reserve(&self, who: &Accounts<'_>, amount: NanoCredits, started_at_ms: i64) -> Result<Reservation, CreditShortfall> {
+    /// Waits for the database only when this instance's lease does not cover the call.
+    pub async fn reserve(&self, who: &Accounts<'_>, amount: NanoCredits, started_at_ms: i64) -> Result<Reservation, ReserveError> {
+        let mut needs: Vec<Need<'_>> = Vec::with_capacity(2);
+        let mut key = None;
+        if let Some(budget) = who.budget {
+            let window = budget.window_start(started_at_ms);
+            let scope = AccountScope::Key { key_id: who.key_id, window_start_ms: window };
+            key = Some((scope.account(), window));
+            needs.push(Need { account: scope.account(), scope, limit: budget.limit.0, budget: true });
+        }
+        let mut user = None;
+        if let Some((user_id, granted)) = who.user {
+            let scope = AccountScope::User { user_id };
+            user = Some((scope.account(), user_id.to_owned()));
+            needs.push(Need { account: scope.account(), scope, limit: granted.0, budget: false });
+        }
+        let mut want = true;
+        let mut found_short: Option<std::time::Instant> = None;
+        'attempts: for _ in 0..ATTEMPTS {
+            let short = match self.try_reserve(&needs, amount.0, started_at_ms) {
+                Local::Reserved => return Ok(Reservation { amount, key, user }),
+                Local::Refused(i, left) => return Err(ReserveError::Short(shortfall(needs[i].budget, amount, NanoCredits(left)))),
+                Local::Short(short) => short,
+            };
+            for (i, missing) in short {
+                let need = &needs[i];
+                let ask = LeaseAsk {
+                    scope: need.scope,
+                    instance_id: &self.instance_id,
+                    need: missing,
+                    limit: need.limit,
+                    max_chunk: MAX_CHUNK.0,
+                    now_ms: hub_core::ids::now_ms(),
+                    ttl_ms: ttl_ms(),
+                    want,
+                };
+                match self.store.take_lease(ask).await.map_err(ReserveError::Store)? {
+                    Leased::Granted { amount: got, spent } => {
+                        let mut books = self.books.lock();
+                        let book = books.entry(need.account.clone()).or_default();
+                        book.lease = book.lease.saturating_add(got);
+                        book.spent = book.spent.max(spent);
+                    }
+                    Leased::Short { available, spent, unanswered } => {
+                        want = false;
+                        let since = *found_short.get_or_insert_with(std::time::Instant::now);
+                        if unanswered > 0 && since.elapsed() < RECLAIM_WAIT {
+                            // Other instances give their unused leases back within a tick of
+                            // their keeper; ask again once they have.
+                            tokio::time::sleep(KEEPER_TICK).await;
+                            continue 'attempts;
+                        }
+                        let mut books = self.books.lock();
+                        let book = books.entry(need.account.clone()).or_default();
+                        book.spent = book.spent.max(spent);
+                        let left = NanoCredits(available.saturating_add(book.lease));
+                        return Err(ReserveError::Short(shortfall(need.budget, amount, left)));
+                    }
+                }
+            }
+        }
+        let budget = needs.first().is_some_and(|n| n.budget);
+        Err(ReserveError::Short(shortfall(budget, amount, NanoCredits::ZERO)))
+    }
+
+    /// Reserves from the leases alone, all or nothing; otherwise says which accounts miss how
+    /// much. An account whose known spending leaves less than the call refuses it at once
+    /// (what this instance knows was spent is never more than what was).
+    fn try_reserve(&self, needs: &[Need<'_>], amount: i64, now_ms: i64) -> Local {
         let mut books = self.books.lock();
-        let Books { keys, users } = &mut *books;
-        let key = match who.budget {
-            Some(budget) => {
-                let window = budget.window_start(started_at_ms);
-                let book = keys.entry(who.key_id.to_owned()).or_insert(KeyBook { window_start: window, ..KeyBook::default() });
-                if window > book.window_start {
-                    // A new day or month (or a new budget): spending starts again from zero.
-                    book.window_start = window;
-                    book.spent = NanoCredits::ZERO;
-                }
-                let left = NanoCredits(budget.limit.0.saturating_sub(book.spent.0).saturating_sub(book.reserved.0));
-                if amount > left {
-                    return Err(CreditShortfall::Budget { needed: amount, left: left.max(NanoCredits::ZERO) });
-                }
-                Some((book, window))
+        let mut short = Vec::new();
+        for (i, need) in needs.iter().enumerate() {
+            let book = books.entry(need.account.clone()).or_default();
+            let unspent = need.limit.saturating_sub(book.spent);
+            if unspent < amount {
+                return Local::Refused(i, unspent.saturating_sub(book.reserved));
             }
-            None => None,
-        };
-        let user = match who.user {
-            Some((user_id, granted)) => {
-                let book = users.entry(user_id.to_owned()).or_default();
-                let left = NanoCredits(granted.0.saturating_sub(book.debited.0).saturating_sub(book.reserved.0));
-                if amount > left {
-                    return Err(CreditShortfall::Balance { needed: amount, left: left.max(NanoCredits::ZERO) });
-                }
-                book.reserved = book.reserved.saturating_add(amount);
-                Some(user_id.to_owned())
+            if book.lease < amount {
+                short.push((i, amount - book.lease));
             }
-            None => None,
-        };
-        let key = key.map(|(book, window)| {
+        }
+        if !short.is_empty() {
+            return Local::Short(short);
+        }
+        for need in needs {
+            let book = books.entry(need.account.clone()).or_default();
+            book.lease -= amount;
             book.reserved = book.reserved.saturating_add(amount);
-            (who.key_id.to_owned(), window)
-        });
-        Ok(Reservation { amount, key, user, started_at_ms })
+            book.last_used_ms = now_ms;
+        }
+        Local::Reserved
     }
 
     /// Charges `charged` (the record's credits; it may exceed the reservation when the upstream
-    /// reported more than the bounds) and releases the reservation. Returns what was spent
-    /// before and after the charge — the key's in its budget window, the user's from their
-    /// balance — for the threshold alerts.
+    /// reported more than the bounds) and releases the rest of the reservation into the lease.
+    /// Returns what was spent before and after the charge — the key's in its budget window,
+    /// the user's from their balance — for the threshold alerts.
     pub fn settle(&self, r: Reservation, charged: NanoCredits) -> Settled {
         let mut books = self.books.lock();
-        let mut key_spent = None;
-        let mut user_spent = None;
-        if let Some((key_id, window)) = &r.key {
-            if let Some(book) = books.keys.get_mut(key_id) {
-                book.reserved = NanoCredits(book.reserved.0.saturating_sub(r.amount.0));
-                // Counted where the database counts it: in the window the call started in.
-                if *window == book.window_start && r.started_at_ms >= book.window_start {
-                    let before = book.spent;
-                    book.spent = book.spent.saturating_add(charged);
-                    key_spent = Some((before, book.spent));
-                }
-            }
-        }
-        if let Some(user_id) = &r.user {
-            if let Some(book) = books.users.get_mut(user_id) {
-                book.reserved = NanoCredits(book.reserved.0.saturating_sub(r.amount.0));
-                let before = book.debited;
-                book.debited = book.debited.saturating_add(charged);
-                user_spent = Some((user_id.clone(), before, book.debited));
-            }
-        }
+        let now = hub_core::ids::now_ms();
+        let mut one = |account: &str| {
+            let book = books.entry(account.to_owned()).or_default();
+            book.reserved = book.reserved.saturating_sub(r.amount.0).max(0);
+            // The charge stays in the lease until the usage writer moves it to `spent`.
+            book.lease = book.lease.saturating_add(r.amount.0).saturating_sub(charged.0).max(0);
+            book.last_used_ms = now;
+            let before = book.spent;
+            book.spent = book.spent.saturating_add(charged.0);
+            (NanoCredits(before), NanoCredits(book.spent))
+        };
+        let key_spent = r.key.as_ref().map(|(account, _)| one(account));
+        let user_spent = r.user.as_ref().map(|(account, user_id)| {
+            let (before, after) = one(account);
+            (user_id.clone(), before, after)
+        });
         Settled { key_spent, user_spent }
     }
 
-    /// A budgeted key's spending in the window containing `now_ms`, and its reservations.
+    /// A budgeted key's spending in the window containing `now_ms`, and what its calls in
+    /// flight on this instance reserve.
     pub fn key_standing(&self, key_id: &str, budget: &Budget, now_ms: i64) -> Standing {
-        let books = self.books.lock();
-        books.keys.get(key_id).map_or_else(Standing::default, |b| Standing {
-            spent: if b.window_start >= budget.window_start(now_ms) { b.spent } else { NanoCredits::ZERO },
-            reserved: b.reserved,
-        })
+        self.standing(&leases::key_account(key_id, budget.window_start(now_ms)))
     }
 
-    /// What a user's calls have debited, and what calls in flight reserve.
+    /// What a user's calls have debited, and what calls in flight on this instance reserve.
     pub fn user_standing(&self, user_id: &str) -> Standing {
+        self.standing(&leases::user_account(user_id))
+    }
+
+    fn standing(&self, account: &str) -> Standing {
         let books = self.books.lock();
-        books.users.get(user_id).map_or_else(Standing::default, |b| Standing { spent: b.debited, reserved: b.reserved })
+        books.get(account).map_or_else(Standing::default, |b| Standing { spent: NanoCredits(b.spent), reserved: NanoCredits(b.reserved) })
+    }
+
+    /// Gives the unused part of an account's lease back to the database; `answered` records
+    /// the want it answers.
+    async fn give_back(&self, account: &str, answered: Option<i64>) -> Result<(), StoreError> {
+        let unused = {
+            let mut books = self.books.lock();
+            match books.get_mut(account) {
+                Some(book) if book.lease > 0 => std::mem::take(&mut book.lease),
+                _ if answered.is_some() => 0,
+                _ => return Ok(()),
+            }
+        };
+        if let Err(e) = self.store.give_back_lease(account, &self.instance_id, unused, answered).await {
+            if let Some(book) = self.books.lock().get_mut(account) {
+                book.lease = book.lease.saturating_add(unused);
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Gives back every unused lease (at shutdown, once the usage writer has stopped). What
+    /// calls still in flight reserve stays leased until this instance starts again or the
+    /// lease expires.
+    pub async fn give_back_all(&self) -> Result<(), StoreError> {
+        let accounts: Vec<String> = self.books.lock().iter().filter(|(_, b)| b.lease > 0).map(|(a, _)| a.clone()).collect();
+        for account in accounts {
+            self.give_back(&account, None).await?;
+        }
+        Ok(())
+    }
+
+    /// One round of the keeper: gives back the leases other instances want and those idle.
+    async fn keep(&self, now_ms: i64) -> Result<(), StoreError> {
+        let idle_before = now_ms - i64::try_from(IDLE_RETURN.as_millis()).unwrap_or(i64::MAX);
+        let idle: Vec<String> = self
+            .books
+            .lock()
+            .iter()
+            .filter(|(_, b)| b.lease > 0 && b.reserved == 0 && b.last_used_ms <= idle_before)
+            .map(|(a, _)| a.clone())
+            .collect();
+        for (account, wanted_at) in self.store.wanted_accounts(&self.instance_id).await? {
+            self.give_back(&account, Some(wanted_at)).await?;
+        }
+        for account in idle {
+            self.give_back(&account, None).await?;
+        }
+        Ok(())
+    }
+}
+
+fn ttl_ms() -> i64 {
+    i64::try_from(LEASE_TTL.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn shortfall(budget: bool, needed: NanoCredits, left: NanoCredits) -> CreditShortfall {
+    let left = left.max(NanoCredits::ZERO);
+    if budget {
+        CreditShortfall::Budget { needed, left }
+    } else {
+        CreditShortfall::Balance { needed, left }
+    }
+}
+
+/// Keeps this instance's leases: every tick gives back what other instances want and what is
+/// idle; every second renews its leases and releases those of instances that stopped renewing.
+pub async fn run_keeper(state: crate::AppState) {
+    let accountant = &state.accountant;
+    let mut tick = tokio::time::interval(KEEPER_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_renewal = 0i64;
+    loop {
+        tick.tick().await;
+        let now = hub_core::ids::now_ms();
+        if let Err(e) = accountant.keep(now).await {
+            tracing::warn!(error = %e, "giving back unused budget leases failed; trying again");
+        }
+        if now - last_renewal >= 1000 {
+            last_renewal = now;
+            let renewed = accountant.store.renew_leases(&accountant.instance_id, now, ttl_ms()).await;
+            let expired = accountant.store.expire_leases(now).await;
+            match (renewed, expired) {
+                (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "renewing budget leases failed; trying again"),
+                (Ok(()), Ok(n)) if n > 0 => tracing::info!(released = n, "released the budget leases of instances that stopped"),
+                _ => {}
+            }
+        }
     }
 }
 
@@ -234,59 +425,6 @@ pub fn output_bound(asked: Option<u64>, kind: ProviderKind, model: &str) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hub_core::budget::BudgetPeriod;
-
-    const DAY_MS: i64 = 86_400_000;
-
-    fn budget(limit: i64, period: BudgetPeriod) -> Budget {
-        Budget { limit: NanoCredits(limit), period, since_ms: 0 }
-    }
-
-    #[test]
-    fn reservations_never_exceed_the_budget_and_settle_exactly() {
-        let a = Accountant::default();
-        let who = Accounts { key_id: "k", budget: Some(budget(100, BudgetPeriod::Total)), user: None };
-        let r1 = a.reserve(&who, NanoCredits(60), 1).unwrap();
-        assert!(matches!(a.reserve(&who, NanoCredits(41), 2), Err(CreditShortfall::Budget { left: NanoCredits(40), .. })));
-        let r2 = a.reserve(&who, NanoCredits(40), 3).unwrap();
-        a.settle(r1, NanoCredits(25));
-        a.settle(r2, NanoCredits(40));
-        let b = budget(100, BudgetPeriod::Total);
-        assert_eq!(a.key_standing("k", &b, 4), Standing { spent: NanoCredits(65), reserved: NanoCredits::ZERO });
-        assert!(a.reserve(&who, NanoCredits(36), 5).is_err());
-        assert!(a.reserve(&who, NanoCredits(35), 5).is_ok());
-    }
-
-    #[test]
-    fn both_accounts_or_neither() {
-        let a = Accountant::default();
-        let who = Accounts { key_id: "k", budget: Some(budget(1000, BudgetPeriod::Total)), user: Some(("u", NanoCredits(50))) };
-        assert!(matches!(a.reserve(&who, NanoCredits(60), 1), Err(CreditShortfall::Balance { .. })));
-        // The refused call left nothing reserved on the key.
-        assert_eq!(a.key_standing("k", &budget(1000, BudgetPeriod::Total), 1).reserved, NanoCredits::ZERO);
-        let r = a.reserve(&who, NanoCredits(50), 2).unwrap();
-        assert!(r.billed());
-        a.settle(r, NanoCredits(10));
-        assert_eq!(a.user_standing("u"), Standing { spent: NanoCredits(10), reserved: NanoCredits::ZERO });
-    }
-
-    #[test]
-    fn a_day_budget_starts_again_at_midnight_and_late_settlements_stay_in_their_day() {
-        let a = Accountant::default();
-        let b = budget(100, BudgetPeriod::Day);
-        let who = Accounts { key_id: "k", budget: Some(b), user: None };
-        let late = a.reserve(&who, NanoCredits(30), DAY_MS - 10).unwrap();
-        let done = a.reserve(&who, NanoCredits(70), DAY_MS - 5).unwrap();
-        a.settle(done, NanoCredits(70));
-        assert!(a.reserve(&who, NanoCredits(1), DAY_MS - 1).is_err());
-        // The next day: the earlier spending is gone; the call still in flight keeps its hold.
-        let next = a.reserve(&who, NanoCredits(70), DAY_MS + 1).unwrap();
-        assert!(a.reserve(&who, NanoCredits(1), DAY_MS + 2).is_err());
-        a.settle(late, NanoCredits(30));
-        a.settle(next, NanoCredits(70));
-        assert_eq!(a.key_standing("k", &b, DAY_MS + 3).spent, NanoCredits(70));
-        assert_eq!(a.key_standing("k", &b, 2 * DAY_MS + 3).spent, NanoCredits::ZERO);
-    }
 
     #[test]
     fn unpriced_and_unbounded_calls_are_refused() {

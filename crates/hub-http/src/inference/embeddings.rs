@@ -55,7 +55,7 @@ pub async fn run(
     let intent = CallIntent { project: project(headers), endpoint: "embeddings", scope: Endpoint::Embeddings, model: &req.model, stream: false, est_input_tokens: est_input, max_output_tokens: Some(0), choices: 1, images: 0, price: hub_core::price_options::PriceAsk::default() };
     let mut guard = admit::admit(state, &caller, ctx, intent).await?;
     let mut plan = guard.check(resolve::plan_for(state, &req.model, "embeddings"))?;
-    let scoped = guard.enforce(&caller, ctx, &req.model, &mut plan);
+    let scoped = guard.enforce(&caller, ctx, &req.model, &mut plan).await;
     guard.check(scoped)?;
     if let Some(first) = plan.preferred() {
         guard.name_target(first);

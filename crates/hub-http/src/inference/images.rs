@@ -69,7 +69,7 @@ pub async fn run(
     let intent = CallIntent { project: project(headers), endpoint: "images", scope: Endpoint::Images, model: &req.model, stream: false, est_input_tokens: est_input, max_output_tokens: Some(0), choices: 1, images: u64::from(req.n.unwrap_or(1)), price: PriceAsk::of_images(&req) };
     let mut guard = admit::admit(state, &caller, ctx, intent).await?;
     let mut plan = guard.check(resolve::plan_for(state, &req.model, "image generation"))?;
-    let scoped = guard.enforce(&caller, ctx, &req.model, &mut plan);
+    let scoped = guard.enforce(&caller, ctx, &req.model, &mut plan).await;
     guard.check(scoped)?;
     if let Some(first) = plan.preferred() {
         guard.name_target(first);

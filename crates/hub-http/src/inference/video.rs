@@ -56,7 +56,7 @@ pub async fn prepare(state: &AppState, caller: &Caller, ctx: &RequestCtx, header
     // Reserved per second: the length asked for, else the model family's default length.
     let seconds = plan.preferred().and_then(|t| Family::for_protocol(t.kind.protocol())).map_or(req.seconds.unwrap_or(video::MAX_SECONDS), |f| f.seconds(&req));
     guard.ask_video_seconds(u64::from(seconds));
-    let scoped = guard.enforce(caller, ctx, &req.model, &mut plan);
+    let scoped = guard.enforce(caller, ctx, &req.model, &mut plan).await;
     guard.check(scoped)?;
     if let Some(first) = plan.preferred() {
         guard.name_target(first);

@@ -47,6 +47,7 @@ fn record(c: &Call) -> UsageRecord {
         est_input_tokens: 10,
         reserved: NanoCredits(5_000),
         billed: false,
+        budget_window: None,
     };
     let ok = (200..300).contains(&c.status);
     UsageRecord::settled(

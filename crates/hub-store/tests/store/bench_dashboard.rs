@@ -63,6 +63,7 @@ fn generate(rng: &mut StdRng, n: usize, i: usize, now: i64) -> UsageRecord {
         est_input_tokens: tokens_in,
         reserved: NanoCredits(5_000_000),
         billed: false,
+        budget_window: None,
     };
     UsageRecord::settled(
         hold,

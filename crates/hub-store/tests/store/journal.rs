@@ -27,6 +27,7 @@ fn hold(id: &str) -> CallHold {
         est_input_tokens: 42,
         reserved: NanoCredits(1000),
         billed: true,
+        budget_window: None,
     }
 }
 

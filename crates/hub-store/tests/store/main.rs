@@ -9,6 +9,7 @@ mod alerts;
 mod files;
 mod journal;
 mod keys;
+mod leases;
 mod postgres;
 mod providers;
 

@@ -71,6 +71,7 @@ fn record(id: &str, key_id: &str, user_id: &str) -> UsageRecord {
         est_input_tokens: 9,
         reserved: NanoCredits(500),
         billed: false,
+        budget_window: None,
     };
     UsageRecord::settled(hold, CallSettlement { status: 200, tokens_in: 7, tokens_out: 12, ..CallSettlement::default() })
 }
@@ -147,4 +148,10 @@ async fn the_outbox_and_the_playground_key_work_on_postgres() {
     let Some((_db, store)) = fresh_pg().await else { return };
     crate::alerts::outbox_round_trip(&store).await;
     crate::alerts::playground_key_round_trip(&store).await;
+}
+
+#[tokio::test]
+async fn leases_hold_the_limit_on_postgres() {
+    let Some((_db, store)) = fresh_pg().await else { return };
+    crate::leases::leases_hold_the_limit(&store).await;
 }
