@@ -26,6 +26,7 @@
 //! A call of a key without budget while billing is off takes no lock here.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hub_core::budget::Budget;
@@ -59,7 +60,30 @@ pub struct Accountant {
     books: Mutex<HashMap<String, Book>>,
     store: Store,
     instance_id: String,
+    /// Give-backs under way: their amount is, for the moment, neither in a book nor free in the
+    /// database. A call is refused only when none is: otherwise it might be refused money that
+    /// is on its way back.
+    in_transit: AtomicUsize,
 }
+
+/// Counts one lease transaction as under way while it lives.
+struct InTransit<'a>(&'a AtomicUsize);
+
+impl<'a> InTransit<'a> {
+    fn start(counter: &'a AtomicUsize) -> InTransit<'a> {
+        counter.fetch_add(1, Ordering::SeqCst);
+        InTransit(counter)
+    }
+}
+
+impl Drop for InTransit<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// How long a call that found its accounts short waits for lease transactions under way.
+const TRANSIT_WAIT: Duration = Duration::from_millis(2);
 
 /// This instance's view of one account.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -146,7 +170,7 @@ struct Need<'a> {
 impl Accountant {
     /// The books of the instance `instance_id`, leasing from `store`'s accounts.
     pub fn new(store: Store, instance_id: impl Into<String>) -> Accountant {
-        Accountant { books: Mutex::new(HashMap::new()), store, instance_id: instance_id.into() }
+        Accountant { books: Mutex::new(HashMap::new()), store, instance_id: instance_id.into(), in_transit: AtomicUsize::new(0) }
     }
 
     /// Loads what each budgeted key spent in its current window and what each user's billed
@@ -220,10 +244,22 @@ impl Accountant {
                             tokio::time::sleep(KEEPER_TICK).await;
                             continue 'attempts;
                         }
-                        let mut books = self.books.lock();
-                        let book = books.entry(need.account.clone()).or_default();
-                        book.spent = book.spent.max(spent);
-                        let left = NanoCredits(available.saturating_add(book.lease));
+                        let left = {
+                            let mut books = self.books.lock();
+                            let book = books.entry(need.account.clone()).or_default();
+                            book.spent = book.spent.max(spent);
+                            NanoCredits(available.saturating_add(book.lease))
+                        };
+                        if left.0 >= amount.0 {
+                            // Leases other calls took while this one waited are unreserved here
+                            // now: with them, what is missing is less than asked. Ask again.
+                            continue 'attempts;
+                        }
+                        if self.in_transit.load(Ordering::SeqCst) > 0 {
+                            // A give-back is between the books and the database.
+                            tokio::time::sleep(TRANSIT_WAIT).await;
+                            continue 'attempts;
+                        }
                         return Err(ReserveError::Short(shortfall(need.budget, amount, left)));
                     }
                 }
@@ -305,6 +341,7 @@ impl Accountant {
     /// Gives the unused part of an account's lease back to the database; `answered` records
     /// the want it answers.
     async fn give_back(&self, account: &str, answered: Option<i64>) -> Result<(), StoreError> {
+        let _transit = InTransit::start(&self.in_transit);
         let unused = {
             let mut books = self.books.lock();
             match books.get_mut(account) {
