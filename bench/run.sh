@@ -1286,7 +1286,7 @@ render_md() {
   else
     echo "- request: POST /v1/chat/completions, max_tokens $MAX_TOKENS"
   fi
-  echo "- versions: commit $commit${hub_version:+, aigne-hub $hub_version}${nginx_version:+, nginx $nginx_version}"
+  echo "- versions: commit $commit${hub_version:+, aigne-hub $hub_version}${nginx_version:+, nginx $nginx_version}${LITELLM_PID:+, LiteLLM $LITELLM_VERSION (one worker, master key, no database)}${OHA_BIN:+, $("$OHA_BIN" --version 2>/dev/null | head -n 1) for open-loop}"
   echo
   local any_rows=""
   for sc in "${SCENARIOS[@]}"; do any_rows+=${ROWS[$sc]:-}; done
