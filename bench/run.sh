@@ -588,12 +588,17 @@ smoke_check() {
 
 # run_wrk OUT SECONDS URL KEY MODEL: one wrk run with the current scenario.
 run_wrk() {
-  local out=$1 secs=$2 url=$3 key=$4 model=$5 threads=$WRK_THREADS
+  wrk_cmd "$2" "$3" "$4" "$5"
+  "${WRK_CMD[@]}" >"$1" 2>&1
+}
+# wrk_cmd SECONDS URL KEY MODEL: sets WRK_CMD to that wrk run with the current scenario.
+wrk_cmd() {
+  local secs=$1 url=$2 key=$3 model=$4 threads=$WRK_THREADS
   if [[ $threads -gt $SC_CONNS ]]; then threads=$SC_CONNS; fi
-  BENCH_KEY=$key BENCH_MODEL=$model BENCH_MAX_TOKENS=$MAX_TOKENS \
-    BENCH_STREAM=$SC_STREAM BENCH_MIX=$SC_MIX \
-    "${PIN_LOAD[@]}" "$WRK_BIN" -t"$threads" -c"$SC_CONNS" -d"${secs}s" --timeout 10s \
-    --latency -s "$SCRIPT_DIR/wrk.lua" "$url" >"$out" 2>&1
+  WRK_CMD=(env BENCH_KEY="$key" BENCH_MODEL="$model" BENCH_MAX_TOKENS="$MAX_TOKENS"
+    BENCH_STREAM="$SC_STREAM" BENCH_MIX="$SC_MIX"
+    "${PIN_LOAD[@]}" "$WRK_BIN" -t"$threads" -c"$SC_CONNS" -d"${secs}s" --timeout 10s
+    --latency -s "$SCRIPT_DIR/wrk.lua" "$url")
 }
 
 # ------------------------------------------------------------------ targets --
@@ -892,8 +897,10 @@ errors = d.get("errorDistribution") or {}
 ok = sum(v for k, v in codes.items() if str(k).startswith("2"))
 bad = sum(v for k, v in codes.items() if not str(k).startswith("2"))
 us = lambda v: int(round((v or 0) * 1e6))
+rps = (d.get("summary") or {}).get("requestsPerSec") or (ok + bad) / float(sys.argv[2])
+# oha reports latencies in seconds.
 print("requests=%d ok=%d non2xx=%d errors=%d rps=%.3f p50_us=%d p90_us=%d p99_us=%d"
-      % (ok + bad, ok, bad, sum(errors.values()), (ok + bad) / float(sys.argv[2]),
+      % (ok + bad, ok, bad, sum(errors.values()), rps,
          us(lat.get("p50")), us(lat.get("p90")), us(lat.get("p99"))))
 PY
   ) || die "could not read oha's JSON output for $tgt (see $OUT_LOG)"
@@ -1015,7 +1022,8 @@ measure_soak() {
   say "  $tgt: soaking ${SOAK_SECONDS}s with ${SC_CONNS} connections, RSS every ${SOAK_SAMPLE_SECS}s"
   : >"$samples"
   t0=$(date +%s)
-  start_bg "wrk" "$raw.log" run_wrk "$raw" "$SOAK_SECONDS" "$url" "$key" "$model"
+  wrk_cmd "$SOAK_SECONDS" "$url" "$key" "$model"
+  start_bg "wrk" "$raw" "${WRK_CMD[@]}"
   load=$LAST_PID
   next=0
   while alive "$load"; do
