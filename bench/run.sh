@@ -145,8 +145,8 @@ Options:
   --quick                 measure ~3 s per target and scenario (default ~10 s)
   --duration SECS         measured window per target and scenario (default 10)
   --warmup SECS           warm-up before each measured window (default 2, 1 with --quick)
-  --scenario NAMES        comma-separated: ${ALL_SCENARIOS[*]// /,}, default or all
-                          (default: ${DEFAULT_SCENARIOS[*]// /,})
+  --scenario NAMES        comma-separated: $(IFS=,; echo "${ALL_SCENARIOS[*]}"), default or all
+                          (default: $(IFS=,; echo "${DEFAULT_SCENARIOS[*]}"))
   --targets NAMES         comma-separated subset of direct,nginx,hub (default: all three;
                           the extra gateway is added when --extra-url is given)
   --max-tokens N          tokens per answer (default 16)
