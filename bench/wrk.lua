@@ -33,15 +33,30 @@ if key ~= "" then
 end
 wrk.body = body(stream, max_tokens)
 
--- The "mixed" scenario: a fixed, repeating sequence of 20 request shapes
--- (14 short non-streamed, 4 streamed with 64 tokens, 2 long non-streamed with
--- 256 tokens). Every connection walks the same sequence, so runs are comparable.
+-- The "mixed" scenario (also the load of "soak"): a fixed, repeating sequence of 20 request
+-- shapes as users send them: prompts of 1 to 4 KB, answers of 20 to 200 tokens, 6 of 20 (30 %)
+-- streamed. Every connection walks the same sequence, so runs are comparable.
+-- { streamed, max_tokens, prompt bytes }
 local MIX = {
-  { false, 16 }, { false, 16 }, { true, 64 }, { false, 16 }, { false, 256 },
-  { false, 16 }, { true, 64 }, { false, 16 }, { false, 16 }, { false, 16 },
-  { false, 16 }, { true, 64 }, { false, 16 }, { false, 16 }, { false, 256 },
-  { false, 16 }, { true, 64 }, { false, 16 }, { false, 16 }, { false, 16 },
+  { false, 40, 1024 }, { true, 120, 2048 }, { false, 20, 3072 }, { false, 80, 4096 },
+  { false, 200, 1536 }, { true, 60, 1024 }, { false, 150, 2560 }, { false, 30, 3584 },
+  { true, 200, 1024 }, { false, 100, 2048 }, { false, 50, 4096 }, { false, 20, 1280 },
+  { true, 90, 3072 }, { false, 180, 1024 }, { false, 70, 2304 }, { true, 20, 3840 },
+  { false, 130, 1792 }, { false, 40, 2816 }, { true, 160, 1024 }, { false, 60, 4096 },
 }
+
+-- A prompt of exactly n bytes of plain words (nothing to escape in JSON).
+local WORDS = "Summarise the following notes about the quarterly report and list open questions. "
+local function prompt(n)
+  local text = string.rep(WORDS, math.floor(n / #WORDS) + 1)
+  return string.sub(text, 1, n)
+end
+
+local function mixed_body(is_stream, tokens, bytes)
+  return string.format(
+    '{"model":"%s","messages":[{"role":"user","content":"%s"}],"max_tokens":%d%s}',
+    model, prompt(bytes), tokens, is_stream and ',"stream":true' or "")
+end
 
 if mix then
   local prepared = {}
@@ -49,7 +64,7 @@ if mix then
 
   function init(args)
     for i, shape in ipairs(MIX) do
-      prepared[i] = wrk.format(nil, nil, nil, body(shape[1], shape[2]))
+      prepared[i] = wrk.format(nil, nil, nil, mixed_body(shape[1], shape[2], shape[3]))
     end
   end
 
