@@ -2,7 +2,7 @@
 //! A miss costs one indexed query. Entries are refreshed from the change log, so a revocation
 //! made by the CLI or another instance is honoured within the watcher's interval.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use hub_core::key::{ApiKey, KeyHash, Pepper};
@@ -15,12 +15,52 @@ use crate::keys::StoredSecret;
 pub struct KeyDirectory {
     store: Store,
     pepper: Pepper,
-    by_hash: RwLock<HashMap<KeyHash, Arc<StoredSecret>>>,
+    entries: RwLock<Entries>,
+}
+
+/// The cached secrets, indexed so that refreshing one key or one user touches only their own
+/// entries: a change costs the same with ten keys or a million.
+#[derive(Default)]
+struct Entries {
+    by_hash: HashMap<KeyHash, Arc<StoredSecret>>,
+    /// Key id → the hashes of its secrets (several during a rotation's grace).
+    by_key: HashMap<String, Vec<KeyHash>>,
+    /// Owner id → their key ids.
+    by_owner: HashMap<String, HashSet<String>>,
+}
+
+impl Entries {
+    fn insert(&mut self, s: Arc<StoredSecret>) {
+        let hashes = self.by_key.entry(s.key_id.clone()).or_default();
+        if !hashes.contains(&s.hash) {
+            hashes.push(s.hash);
+        }
+        self.by_owner.entry(s.owner_id.clone()).or_default().insert(s.key_id.clone());
+        self.by_hash.insert(s.hash, s);
+    }
+
+    fn remove_key(&mut self, key_id: &str) {
+        for hash in self.by_key.remove(key_id).unwrap_or_default() {
+            let Some(s) = self.by_hash.remove(&hash) else { continue };
+            if let Some(keys) = self.by_owner.get_mut(&s.owner_id) {
+                keys.remove(key_id);
+                if keys.is_empty() {
+                    self.by_owner.remove(&s.owner_id);
+                }
+            }
+        }
+    }
+
+    fn remove_owner(&mut self, owner_id: &str) {
+        for key_id in self.by_owner.remove(owner_id).unwrap_or_default() {
+            self.remove_key(&key_id);
+        }
+    }
 }
 
 impl KeyDirectory {
     pub fn new(store: Store, pepper: Pepper) -> KeyDirectory {
-        KeyDirectory { store, pepper, by_hash: RwLock::new(HashMap::new()) }
+        KeyDirectory { store, pepper, entries: RwLock::new(Entries::default()) }
     }
 
     pub fn pepper(&self) -> &Pepper {
@@ -31,9 +71,9 @@ impl KeyDirectory {
     pub async fn warm(&self) -> Result<usize, StoreError> {
         let all = self.store.all_secrets().await?;
         let n = all.len();
-        let mut map = self.by_hash.write();
+        let mut entries = self.entries.write();
         for s in all {
-            map.insert(s.hash, Arc::new(s));
+            entries.insert(Arc::new(s));
         }
         Ok(n)
     }
@@ -42,13 +82,13 @@ impl KeyDirectory {
     /// a constant-time equality, and so does the final check, whichever path found it.
     pub async fn lookup(&self, key: &ApiKey) -> Result<Option<Arc<StoredSecret>>, StoreError> {
         let hash = key.hash(&self.pepper);
-        let cached = self.by_hash.read().get(&hash).cloned();
+        let cached = self.entries.read().by_hash.get(&hash).cloned();
         let found = match cached {
             Some(s) => Some(s),
             None => match self.store.secret_by_hash(&hash).await? {
                 Some(s) => {
                     let s = Arc::new(s);
-                    self.by_hash.write().insert(s.hash, Arc::clone(&s));
+                    self.entries.write().insert(Arc::clone(&s));
                     Some(s)
                 }
                 None => None,
@@ -60,26 +100,26 @@ impl KeyDirectory {
     /// Re-reads one key's secrets (after a revoke, a rotation, a change of owner status).
     pub async fn refresh_key(&self, key_id: &str) -> Result<(), StoreError> {
         let fresh = self.store.secrets_of_key(key_id).await?;
-        self.replace(|s| s.key_id == key_id, fresh);
+        let mut entries = self.entries.write();
+        entries.remove_key(key_id);
+        for s in fresh {
+            entries.insert(Arc::new(s));
+        }
         Ok(())
     }
 
     pub async fn refresh_user(&self, user_id: &str) -> Result<(), StoreError> {
         let fresh = self.store.secrets_of_user(user_id).await?;
-        self.replace(|s| s.owner_id == user_id, fresh);
+        let mut entries = self.entries.write();
+        entries.remove_owner(user_id);
+        for s in fresh {
+            entries.insert(Arc::new(s));
+        }
         Ok(())
     }
 
-    fn replace(&self, stale: impl Fn(&StoredSecret) -> bool, fresh: Vec<StoredSecret>) {
-        let mut map = self.by_hash.write();
-        map.retain(|_, s| !stale(s));
-        for s in fresh {
-            map.insert(s.hash, Arc::new(s));
-        }
-    }
-
     pub fn len(&self) -> usize {
-        self.by_hash.read().len()
+        self.entries.read().by_hash.len()
     }
 
     pub fn is_empty(&self) -> bool {
