@@ -39,6 +39,7 @@ EXTRA_URL=""
 EXTRA_KEY=""
 EXTRA_MODEL=""
 EXTRA_NAME="extra"
+HUB_FEATURES=all
 EXTRA_PIDS=""
 READY_TIMEOUT=30
 WITH_LITELLM=0
@@ -164,6 +165,10 @@ Options:
   --extra-key KEY         its bearer token
   --extra-model MODEL     the model name it expects (maps to the simulator)
   --extra-name NAME       label in the results (default: extra)
+  --hub-features all|basic
+                          all (default): credit billing on and a key with a model scope,
+                          rate, token and concurrency limits and a budget; basic: a plain key
+                          (authentication and usage recording only)
   --extra-pid PIDS        comma-separated PIDs of its processes (children included), for
                           CPU time and RSS; without it those columns stay empty
   --with-litellm          install LiteLLM $LITELLM_VERSION into bench/.tools/litellm-venv (once),
@@ -220,6 +225,8 @@ while [[ $# -gt 0 ]]; do
     --extra-model) need_value "$@"; EXTRA_MODEL=$2; shift ;;
     --extra-name) need_value "$@"; EXTRA_NAME=$2; shift ;;
     --extra-pid | --extra-pids) need_value "$@"; EXTRA_PIDS=$2; shift ;;
+    --hub-features) need_value "$@"; HUB_FEATURES=$2; shift
+      [[ $HUB_FEATURES == all || $HUB_FEATURES == basic ]] || die "--hub-features is 'all' or 'basic'" ;;
     --with-litellm) WITH_LITELLM=1 ;;
     --open-loop-rate) need_value "$@"; OPEN_RATE=$2; shift ;;
     --streams) need_value "$@"; STREAMS=$2; shift ;;
@@ -691,13 +698,17 @@ setup_hub() {
   # Every per-call feature on, as a careful production setup would have it: credit billing with
   # a balance to reserve against, and a key with a model scope, request, token and concurrency
   # limits and a budget, all far above what the benchmark uses so nothing is refused.
-  "${HUB_CMD[@]}" billing enable --data-dir "$HUB_DATA" >>"$out" 2>&1 ||
-    { log_tail "$out"; die "aigne-hub billing enable failed"; }
-  "${HUB_CMD[@]}" credit grant bench@example.com 1000000000 --data-dir "$HUB_DATA" >>"$out" 2>&1 ||
-    { log_tail "$out"; die "aigne-hub credit grant failed"; }
-  json=$("${HUB_CMD[@]}" key create --name bench --json --data-dir "$HUB_DATA" \
-    --models 'openai/*' --rpm 4000000000 --tpm 1000000000000 --max-concurrency 100000 \
-    --budget 1000000000 --budget-period total 2>>"$out") ||
+  # `--hub-features basic` leaves all of it off: authentication and usage recording only.
+  local key_opts=()
+  if [[ $HUB_FEATURES == all ]]; then
+    "${HUB_CMD[@]}" billing enable --data-dir "$HUB_DATA" >>"$out" 2>&1 ||
+      { log_tail "$out"; die "aigne-hub billing enable failed"; }
+    "${HUB_CMD[@]}" credit grant bench@example.com 1000000000 --data-dir "$HUB_DATA" >>"$out" 2>&1 ||
+      { log_tail "$out"; die "aigne-hub credit grant failed"; }
+    key_opts=(--models 'openai/*' --rpm 4000000000 --tpm 1000000000000 --max-concurrency 100000
+      --budget 1000000000 --budget-period total)
+  fi
+  json=$("${HUB_CMD[@]}" key create --name bench --json --data-dir "$HUB_DATA" "${key_opts[@]}" 2>>"$out") ||
     { log_tail "$out"; die "aigne-hub key create failed"; }
   HUB_KEY=$(printf '%s' "$json" | sed -n 's/.*"key"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' | head -n 1)
   [[ -n $HUB_KEY ]] || die "could not read the key from 'aigne-hub key create --json' output: $json"
