@@ -6,17 +6,18 @@ use std::time::Duration;
 
 use crate::changes::ChangeKind;
 use crate::credit_directory::CreditDirectory;
-use crate::db::Store;
+use crate::db::{Backend, Store};
 use crate::key_directory::KeyDirectory;
 use crate::provider_directory::ProviderDirectory;
 use crate::rate_directory::RateDirectory;
 use crate::secrets::ServerSecret;
 
-/// How far back each poll reads again. On PostgreSQL a change's number is taken when its row is
-/// inserted but the row becomes visible when its transaction commits, so a lower number can
-/// appear after a higher one was read: the watcher reads the last numbers again and applies only
-/// those it has not applied yet.
-const LOOKBACK: i64 = 256;
+/// How far back each poll reads again on PostgreSQL. There a change's number is taken when its
+/// row is inserted but the row becomes visible when its transaction commits, so a lower number
+/// can appear after a higher one was read: the watcher reads the last numbers again and applies
+/// only those it has not applied yet. SQLite commits one writer at a time, so numbers become
+/// visible in order and nothing is read twice.
+const PG_LOOKBACK: i64 = 256;
 
 pub struct ChangeWatcher {
     pub store: Store,
@@ -31,11 +32,15 @@ impl ChangeWatcher {
     pub async fn run(self, interval: Duration, from_seq: i64) {
         let mut seen = from_seq;
         let mut applied: std::collections::BTreeSet<i64> = std::collections::BTreeSet::new();
+        let lookback = match self.store.backend() {
+            Backend::Postgres => PG_LOOKBACK,
+            Backend::Sqlite => 0,
+        };
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            let changes = match self.store.changes_since(seen.saturating_sub(LOOKBACK).max(from_seq)).await {
+            let changes = match self.store.changes_since(seen.saturating_sub(lookback).max(from_seq)).await {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "change log unreadable; retrying");
@@ -69,7 +74,7 @@ impl ChangeWatcher {
                 applied.insert(c.seq);
                 seen = seen.max(c.seq);
             }
-            let floor = seen.saturating_sub(LOOKBACK);
+            let floor = seen.saturating_sub(lookback);
             applied.retain(|s| *s > floor);
             if let Err(e) = self.credit.recount_due(&self.store, hub_core::ids::now_ms()).await {
                 tracing::warn!(error = %e, "recounting expired grants failed; retrying");
