@@ -26,6 +26,8 @@
 //! # drop(records); Ok(()) }
 //! ```
 
+pub mod pg;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -14,75 +14,32 @@ use reqwest::StatusCode;
 use sqlx::{Connection, Row};
 use upstream_sim::{Sim, SimConfig};
 
+use hub_testkit::pg::ThrowawayDatabase;
+
 use crate::limits;
 use crate::money::{admin_get, admin_key, call_cost, covered, priced_call, user_info};
 use crate::support::*;
-
-const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-/// A throwaway database, dropped when the test ends.
-struct PgDatabase {
-    server: String,
-    name: String,
-    url: String,
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let (server, name) = (self.server.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async {
-                if let Ok(mut c) = sqlx::PgConnection::connect(&server).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-async fn fresh_database() -> Option<PgDatabase> {
-    let server = std::env::var("AIGNE_HUB_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_SERVER.to_owned());
-    if server == "off" {
-        eprintln!("AIGNE_HUB_TEST_POSTGRES=off: two-instance tests skipped");
-        return None;
-    }
-    let mut admin = sqlx::PgConnection::connect(&server)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {server} is unreachable ({e}); set AIGNE_HUB_TEST_POSTGRES=off to skip"));
-    let name = format!("hub_test_{}", hub_testkit::base62_string(rand_seed(), 12).to_ascii_lowercase());
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
-    let (base, _) = server.rsplit_once('/').unwrap();
-    let url = format!("{base}/{name}");
-    Some(PgDatabase { server, name, url })
-}
-
-fn rand_seed() -> u64 {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    (nanos as u64) ^ (u64::from(std::process::id()) << 32)
-}
 
 struct Pair {
     sim: Sim,
     a: Arc<TestHub>,
     b: Arc<TestHub>,
-    db: PgDatabase,
+    db: ThrowawayDatabase,
 }
 
 /// A simulator and two hubs on one fresh database: `a` created the owner and the provider
 /// through the CLI, `b` only starts on the same database.
 async fn two_hubs(sim_config: SimConfig) -> Option<Pair> {
-    let db = fresh_database().await?;
+    let db = ThrowawayDatabase::create("hub_test", "two-instance tests").await.unwrap_or_else(|e| panic!("{e}"))?;
     let sim = Sim::start(sim_config).await.unwrap();
-    let a = TestHub::launch(HUB_BIN, options().openai(&sim.base_url()).env("AIGNE_HUB_DATABASE_URL", &db.url)).await.unwrap();
-    let b = TestHub::launch(HUB_BIN, options().no_owner().env("AIGNE_HUB_DATABASE_URL", &db.url)).await.unwrap_or_else(|e| panic!("second instance: {e}"));
+    let a = TestHub::launch(HUB_BIN, options().openai(&sim.base_url()).env("AIGNE_HUB_DATABASE_URL", db.url())).await.unwrap();
+    let b = TestHub::launch(HUB_BIN, options().no_owner().env("AIGNE_HUB_DATABASE_URL", db.url())).await.unwrap_or_else(|e| panic!("second instance: {e}"));
     Some(Pair { sim, a: Arc::new(a), b: Arc::new(b), db })
 }
 
 impl Pair {
     async fn sql(&self) -> sqlx::PgConnection {
-        sqlx::PgConnection::connect(&self.db.url).await.unwrap()
+        sqlx::PgConnection::connect(self.db.url()).await.unwrap()
     }
 
     /// Fires `n` identical calls at once, alternately at each instance; answers (successes, 402s).
@@ -247,7 +204,7 @@ async fn a_cli_revocation_on_the_shared_database_reaches_both_instances_within_a
     let out = tokio::process::Command::new(HUB_BIN)
         .args(["key", "revoke", &key.kid, "--data-dir"])
         .arg(cli_dir.path())
-        .env("AIGNE_HUB_DATABASE_URL", &pair.db.url)
+        .env("AIGNE_HUB_DATABASE_URL", pair.db.url())
         .env("AIGNE_HUB_PEPPER", hub_testkit::TEST_PEPPER)
         .env("AIGNE_HUB_MASTER_KEY", hub_testkit::TEST_MASTER_KEY)
         .output()
@@ -272,7 +229,7 @@ async fn other_secrets_are_refused_on_a_database_initialised_with_others() {
     let out = tokio::process::Command::new(HUB_BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())
-        .env("AIGNE_HUB_DATABASE_URL", &pair.db.url)
+        .env("AIGNE_HUB_DATABASE_URL", pair.db.url())
         .env_remove("AIGNE_HUB_PEPPER")
         .env_remove("AIGNE_HUB_MASTER_KEY")
         .output()
@@ -281,7 +238,7 @@ async fn other_secrets_are_refused_on_a_database_initialised_with_others() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "started with other secrets");
     assert!(stderr.contains("different pepper"), "{stderr}");
-    assert!(!stderr.contains(&pair.db.url), "the database URL is not echoed: {stderr}");
+    assert!(!stderr.contains(pair.db.url()), "the database URL is not echoed: {stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,47 +11,14 @@ use hub_store::secrets::ServerSecret;
 use hub_store::usage::UsageFilter;
 use hub_store::users::Role;
 use hub_store::{Backend, Store};
-use sqlx::Connection;
 
-const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+use hub_testkit::pg::ThrowawayDatabase;
 
-/// A throwaway database, dropped when the test ends.
-struct PgDatabase {
-    server: String,
-    name: String,
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let (server, name) = (self.server.clone(), self.name.clone());
-        // Best effort: a leftover database only costs disk.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async {
-                if let Ok(mut c) = sqlx::PgConnection::connect(&server).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
-                }
-            });
-        })
-        .join();
-    }
-}
-
-async fn fresh_pg() -> Option<(PgDatabase, Store)> {
-    let server = std::env::var("AIGNE_HUB_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_SERVER.to_owned());
-    if server == "off" {
-        eprintln!("AIGNE_HUB_TEST_POSTGRES=off: PostgreSQL tests skipped");
-        return None;
-    }
-    let mut admin = sqlx::PgConnection::connect(&server)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {server} is unreachable ({e}); set AIGNE_HUB_TEST_POSTGRES=off to skip"));
-    let name = format!("aigne_hub_test_{}", hub_core::base62::random(&mut rand::rngs::OsRng, 12).to_ascii_lowercase());
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
-    let (base, _) = server.rsplit_once('/').unwrap();
-    let store = Store::connect(&format!("{base}/{name}")).await.unwrap();
+async fn fresh_pg() -> Option<(ThrowawayDatabase, Store)> {
+    let db = ThrowawayDatabase::create("aigne_hub_test", "PostgreSQL tests").await.unwrap_or_else(|e| panic!("{e}"))?;
+    let store = Store::connect(db.url()).await.unwrap();
     assert_eq!(store.backend(), Backend::Postgres);
-    Some((PgDatabase { server, name }, store))
+    Some((db, store))
 }
 
 fn record(id: &str, key_id: &str, user_id: &str) -> UsageRecord {
