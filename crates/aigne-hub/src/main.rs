@@ -7,7 +7,9 @@ mod serve;
 use std::process::ExitCode;
 
 /// The hot path allocates many small, short-lived buffers (headers, JSON, chunks); mimalloc's
-/// thread-local free lists serve them far cheaper than the system allocator.
+/// thread-local free lists serve them far cheaper than the system allocator. It is built without
+/// transparent huge pages (the `no_thp` feature): with them, each 2 MiB region the allocator
+/// touches becomes resident as a whole, and 1,000 open streams cost over 60 MiB more.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
