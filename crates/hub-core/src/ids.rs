@@ -4,11 +4,10 @@
 /// thread-local CSPRNG (seeded from the OS) instead of a system call per id. Keys and tokens
 /// use the OS generator directly.
 pub fn new_id(prefix: &str) -> String {
-    let random = crate::base62::random(&mut rand::thread_rng(), 16);
-    let mut id = String::with_capacity(prefix.len() + 1 + random.len());
+    let mut id = String::with_capacity(prefix.len() + 1 + 16);
     id.push_str(prefix);
     id.push('_');
-    id.push_str(&random);
+    crate::base62::push_random(&mut rand::thread_rng(), 16, &mut id);
     id
 }
 
@@ -22,9 +21,9 @@ pub fn new_request_id() -> String {
     let (ms, seq) = next_request_stamp(u64::try_from(now_ms()).unwrap_or(0));
     let mut id = String::with_capacity(4 + 8 + 4 + 10);
     id.push_str("req_");
-    id.push_str(&crate::base62::encode_fixed(ms, 8));
-    id.push_str(&crate::base62::encode_fixed(seq, 4));
-    id.push_str(&crate::base62::random(&mut rand::thread_rng(), 10));
+    crate::base62::push_fixed(ms, 8, &mut id);
+    crate::base62::push_fixed(seq, 4, &mut id);
+    crate::base62::push_random(&mut rand::thread_rng(), 10, &mut id);
     id
 }
 

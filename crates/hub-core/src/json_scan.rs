@@ -114,7 +114,7 @@ fn value_end(json: &[u8], start: usize) -> Result<usize, ScanError> {
 
 /// `json[start]` opens an object or array; returns the index just past its closing bracket.
 fn container_end(json: &[u8], start: usize) -> Result<usize, ScanError> {
-    let mut open: Vec<u8> = Vec::new();
+    let mut open = Closers::default();
     let mut i = start;
     while let Some(&b) = json.get(i) {
         match b {
@@ -139,6 +139,37 @@ fn container_end(json: &[u8], start: usize) -> Result<usize, ScanError> {
     Err(ScanError::Malformed)
 }
 
+/// The closing brackets still expected, innermost last: the first levels on the stack (replies
+/// rarely nest deeper), any further ones in a `Vec`, so a scan allocates nothing for them.
+#[derive(Default)]
+struct Closers {
+    inline: [u8; 32],
+    len: usize,
+    deeper: Vec<u8>,
+}
+
+impl Closers {
+    fn push(&mut self, b: u8) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => *slot = b,
+            None => self.deeper.push(b),
+        }
+        self.len += 1;
+    }
+
+    fn pop(&mut self) -> Option<u8> {
+        self.len = self.len.checked_sub(1)?;
+        match self.inline.get(self.len) {
+            Some(&b) => Some(b),
+            None => self.deeper.pop(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +178,14 @@ mod tests {
 
     fn member(json: &str, name: &str) -> Result<Option<Value>, ScanError> {
         top_level_member(json.as_bytes(), name).map(|m| m.map(|raw| serde_json::from_slice(raw).unwrap_or(Value::Null)))
+    }
+
+    #[test]
+    fn deep_nesting_past_the_inline_levels_still_matches_brackets() {
+        let deep = format!("{{\"usage\":{}1{},\"z\":2}}", "[".repeat(40), "]".repeat(40));
+        assert_eq!(member(&deep, "z"), Ok(Some(json!(2))));
+        let unbalanced = format!("{{\"usage\":{}1{}}}}}", "[".repeat(40), "]".repeat(39));
+        assert_eq!(member(&unbalanced, "usage"), Err(ScanError::Malformed));
     }
 
     #[test]

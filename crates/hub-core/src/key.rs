@@ -107,8 +107,9 @@ impl ApiKey {
             return Err(KeyParseError::Malformed);
         }
         let split = text.len() - CHECK_LEN;
-        let expected = checksum(&text[..split]);
-        if !bool::from(expected.as_bytes().ct_eq(&text.as_bytes()[split..])) {
+        let mut expected = [0u8; CHECK_LEN];
+        base62::fill_fixed(u64::from(crc32fast::hash(&text.as_bytes()[..split])), &mut expected);
+        if !bool::from(expected.ct_eq(&text.as_bytes()[split..])) {
             return Err(KeyParseError::BadChecksum);
         }
         Ok(ApiKey { text: text.to_owned(), key_type })

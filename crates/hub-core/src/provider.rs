@@ -82,23 +82,28 @@ impl ProviderKind {
 
     /// Accepts the canonical name and the spellings users commonly type.
     pub fn parse(s: &str) -> Option<ProviderKind> {
-        let lower = s.to_ascii_lowercase();
-        let kind = match lower.as_str() {
-            "openai" => ProviderKind::OpenAi,
-            "anthropic" | "claude" => ProviderKind::Anthropic,
-            "google" | "gemini" => ProviderKind::Google,
-            "bedrock" | "aws" => ProviderKind::Bedrock,
-            "deepseek" => ProviderKind::DeepSeek,
-            "xai" | "x-ai" | "grok" => ProviderKind::XAi,
-            "openrouter" => ProviderKind::OpenRouter,
-            "ollama" => ProviderKind::Ollama,
-            "doubao" | "volcengine" => ProviderKind::Doubao,
-            "poe" => ProviderKind::Poe,
-            "ideogram" => ProviderKind::Ideogram,
-            "custom" => ProviderKind::Custom,
-            _ => return None,
-        };
-        Some(kind)
+        // Case-insensitive without lowering a copy: every call names a provider.
+        const NAMES: &[(&str, ProviderKind)] = &[
+            ("openai", ProviderKind::OpenAi),
+            ("anthropic", ProviderKind::Anthropic),
+            ("claude", ProviderKind::Anthropic),
+            ("google", ProviderKind::Google),
+            ("gemini", ProviderKind::Google),
+            ("bedrock", ProviderKind::Bedrock),
+            ("aws", ProviderKind::Bedrock),
+            ("deepseek", ProviderKind::DeepSeek),
+            ("xai", ProviderKind::XAi),
+            ("x-ai", ProviderKind::XAi),
+            ("grok", ProviderKind::XAi),
+            ("openrouter", ProviderKind::OpenRouter),
+            ("ollama", ProviderKind::Ollama),
+            ("doubao", ProviderKind::Doubao),
+            ("volcengine", ProviderKind::Doubao),
+            ("poe", ProviderKind::Poe),
+            ("ideogram", ProviderKind::Ideogram),
+            ("custom", ProviderKind::Custom),
+        ];
+        NAMES.iter().find(|(name, _)| name.eq_ignore_ascii_case(s)).map(|(_, kind)| *kind)
     }
 
     pub fn protocol(self) -> Protocol {

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::HeaderValue;
+use axum::http::{header, HeaderName, HeaderValue};
+
+/// A constant name: one given as text is copied into the header map on every insert.
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -50,7 +53,7 @@ pub async fn request_context(State(state): State<crate::state::AppState>, mut re
         tracing::debug!(target: "access", request_id = %request_id, method = %method, path = %redact_path(path), status = status.as_u16(), ms);
     }
     if let Some(v) = request_id_header {
-        res.headers_mut().insert("x-request-id", v);
+        res.headers_mut().insert(X_REQUEST_ID, v);
     }
     add_security_headers(&mut res);
     res
@@ -81,12 +84,12 @@ fn redact_path(path: &str) -> &str {
 /// the outer middleware rather than a layer of its own: one layer less on every request.
 fn add_security_headers(res: &mut Response) {
     let h = res.headers_mut();
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    if h.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html")) {
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if h.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html")) {
         h.insert(
-            "content-security-policy",
+            header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
         );
     }

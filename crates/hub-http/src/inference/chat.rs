@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use hub_core::aigne::chat::{wants_json, StreamTranslator};
@@ -28,6 +28,10 @@ use crate::inference::admit::{self, CallGuard, CallIntent};
 use crate::inference::authorize::RouteFamily;
 use crate::inference::settle;
 use crate::inference::stream_back::{Framing, MeteredSse};
+
+/// Constant names: one given as text is copied into the header map on every insert.
+const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
 use crate::inference::{aigne, messages, relay};
 use crate::inference::resolve::{self, Plan};
 use crate::inference::{authenticate, body};
@@ -189,7 +193,7 @@ async fn stream(state: &AppState, mut guard: CallGuard, plan: &Plan<'_>, req: &C
     }
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    h.insert(X_ACCEL_BUFFERING, HeaderValue::from_static("no"));
     set_server_timing(&mut res, hub_ms, Some(upstream_ttfb_ms));
     Ok(res)
 }
@@ -206,7 +210,7 @@ pub fn set_server_timing(res: &mut Response, hub_ms: f64, upstream_ms: Option<f6
         push_ms(&mut value, u);
     }
     if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
-        res.headers_mut().insert("server-timing", v);
+        res.headers_mut().insert(SERVER_TIMING, v);
     }
 }
 

@@ -67,6 +67,15 @@ pub struct Accountant {
 }
 
 /// Counts one lease transaction as under way while it lives.
+/// Runs `f` on the account's book, creating it if needed; the account's name is copied only
+/// then (every budgeted call passes here).
+fn with_book<R>(books: &mut HashMap<String, Book>, account: &str, f: impl FnOnce(&mut Book) -> R) -> R {
+    if let Some(book) = books.get_mut(account) {
+        return f(book);
+    }
+    f(books.entry(account.to_owned()).or_default())
+}
+
 struct InTransit<'a>(&'a AtomicUsize);
 
 impl<'a> InTransit<'a> {
@@ -276,7 +285,7 @@ impl Accountant {
         let mut books = self.books.lock();
         let mut short = Vec::new();
         for (i, need) in needs.iter().enumerate() {
-            let book = books.entry(need.account.clone()).or_default();
+            let book = books.get(need.account.as_str()).copied().unwrap_or_default();
             let unspent = need.limit.saturating_sub(book.spent);
             if unspent < amount {
                 return Local::Refused(i, unspent.saturating_sub(book.reserved));
@@ -289,10 +298,11 @@ impl Accountant {
             return Local::Short(short);
         }
         for need in needs {
-            let book = books.entry(need.account.clone()).or_default();
-            book.lease -= amount;
-            book.reserved = book.reserved.saturating_add(amount);
-            book.last_used_ms = now_ms;
+            with_book(&mut books, &need.account, |book| {
+                book.lease -= amount;
+                book.reserved = book.reserved.saturating_add(amount);
+                book.last_used_ms = now_ms;
+            });
         }
         Local::Reserved
     }
@@ -305,14 +315,15 @@ impl Accountant {
         let mut books = self.books.lock();
         let now = hub_core::ids::now_ms();
         let mut one = |account: &str| {
-            let book = books.entry(account.to_owned()).or_default();
-            book.reserved = book.reserved.saturating_sub(r.amount.0).max(0);
-            // The charge stays in the lease until the usage writer moves it to `spent`.
-            book.lease = book.lease.saturating_add(r.amount.0).saturating_sub(charged.0).max(0);
-            book.last_used_ms = now;
-            let before = book.spent;
-            book.spent = book.spent.saturating_add(charged.0);
-            (NanoCredits(before), NanoCredits(book.spent))
+            with_book(&mut books, account, |book| {
+                book.reserved = book.reserved.saturating_sub(r.amount.0).max(0);
+                // The charge stays in the lease until the usage writer moves it to `spent`.
+                book.lease = book.lease.saturating_add(r.amount.0).saturating_sub(charged.0).max(0);
+                book.last_used_ms = now;
+                let before = book.spent;
+                book.spent = book.spent.saturating_add(charged.0);
+                (NanoCredits(before), NanoCredits(book.spent))
+            })
         };
         let key_spent = r.key.as_ref().map(|(account, _)| one(account));
         let user_spent = r.user.as_ref().map(|(account, user_id)| {

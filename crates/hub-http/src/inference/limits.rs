@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use hub_core::rate::SlidingWindow;
 use hub_core::scopes::KeyPolicy;
 use parking_lot::{Mutex, RwLock};
@@ -181,15 +181,24 @@ pub fn reservation(policy: &KeyPolicy, est_input: u64, max_output: Option<u64>) 
     }
 }
 
+/// Header names as constants: a name given as text is copied into the map on every insert.
+const REQUEST_HEADERS: [HeaderName; 3] = [
+    HeaderName::from_static("x-ratelimit-limit-requests"),
+    HeaderName::from_static("x-ratelimit-remaining-requests"),
+    HeaderName::from_static("x-ratelimit-reset-requests"),
+];
+const TOKEN_HEADERS: [HeaderName; 3] = [
+    HeaderName::from_static("x-ratelimit-limit-tokens"),
+    HeaderName::from_static("x-ratelimit-remaining-tokens"),
+    HeaderName::from_static("x-ratelimit-reset-tokens"),
+];
+
 impl RateSnapshot {
     /// `x-ratelimit-{limit,remaining,reset}-{requests,tokens}` for the limits the key has.
     pub fn write(&self, h: &mut HeaderMap) {
-        for (suffix, s) in [("requests", self.requests), ("tokens", self.tokens)] {
+        for (names, s) in [(REQUEST_HEADERS, self.requests), (TOKEN_HEADERS, self.tokens)] {
             let Some(s) = s else { continue };
-            let (limit, remaining, reset) = match suffix {
-                "requests" => ("x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"),
-                _ => ("x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"),
-            };
+            let [limit, remaining, reset] = names;
             h.insert(limit, HeaderValue::from(s.limit));
             h.insert(remaining, HeaderValue::from(s.remaining));
             if let Ok(v) = HeaderValue::from_str(&reset_text(s.reset_ms)) {

@@ -78,15 +78,22 @@ impl Detector {
             Event::Call { secret, client_ip, at_ms } => {
                 let (key_id, kid, name) = (&secret.key_id, &secret.kid, &secret.key_name);
                 let t = self.thresholds;
-                let previous = self.last_use.insert(key_id.clone(), at_ms);
+                // Looked up before inserting: a key already seen costs no copy of its id.
+                let previous = match self.last_use.get_mut(key_id.as_str()) {
+                    Some(last) => Some(std::mem::replace(last, at_ms)),
+                    None => self.last_use.insert(key_id.clone(), at_ms),
+                };
                 if let Some(silent_ms) = alerts::ends_silence(previous, at_ms, &t) {
                     let days = silent_ms / (24 * 3600 * 1000);
                     let draft = key_alert(AlertKind::SilentKeyUsed, Severity::Warning, key_id, format!("Key \"{name}\" ({kid}) was used after {days} days without use"), json!({"kid": kid, "silent_ms": silent_ms}));
                     self.raise(state, draft).await;
                 }
                 // A key not known when the detector started has no uncounted past.
-                let rate = self.rates.entry(key_id.clone()).or_insert_with(|| CallRate::new(at_ms, previous.is_none()));
-                if let Some(spike) = rate.record(at_ms, &t) {
+                if !self.rates.contains_key(key_id.as_str()) {
+                    self.rates.insert(key_id.clone(), CallRate::new(at_ms, previous.is_none()));
+                }
+                let spike = self.rates.get_mut(key_id.as_str()).and_then(|rate| rate.record(at_ms, &t));
+                if let Some(spike) = spike {
                     let draft = key_alert(
                         AlertKind::UsageSpike,
                         Severity::Warning,
@@ -98,7 +105,10 @@ impl Detector {
                 }
                 if let Some(ip) = client_ip {
                     let address = ip.to_string();
-                    let known = self.addresses.entry(key_id.clone()).or_default();
+                    if !self.addresses.contains_key(key_id.as_str()) {
+                        self.addresses.insert(key_id.clone(), KnownAddresses::default());
+                    }
+                    let Some(known) = self.addresses.get_mut(key_id.as_str()) else { return };
                     let had_any = !known.is_empty();
                     if known.learn(&address) {
                         if let Err(e) = state.store.add_known_address(key_id, &address).await {
