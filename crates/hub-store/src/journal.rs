@@ -31,10 +31,14 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use crate::db::Store;
+use crate::worker_priority::WorkerPriority;
 use crate::error::StoreError;
 
 /// A segment is rotated once it grows past this size.
 const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
+/// Writer rounds between looks for new database threads to lower (about 1 s at the server's
+/// 100 ms flush interval).
+const PRIORITY_CHECK_ROUNDS: u32 = 10;
 /// Records written per database transaction.
 const BATCH: usize = 512;
 
@@ -301,7 +305,17 @@ impl LedgerWriter {
     /// Runs until `stop` resolves, then does a final flush.
     pub async fn run(mut self, interval: Duration, stop: impl std::future::Future<Output = ()>) {
         tokio::pin!(stop);
+        // SQLite's connection threads (started and restarted by the pool as it needs them) run
+        // below the threads serving calls; looked for every second or so.
+        let mut priority = (self.store.backend == crate::db::Backend::Sqlite).then(WorkerPriority::default);
+        let mut rounds = 0u32;
         loop {
+            if rounds.is_multiple_of(PRIORITY_CHECK_ROUNDS) {
+                if let Some(p) = priority.as_mut() {
+                    p.lower_new_threads();
+                }
+            }
+            rounds = rounds.wrapping_add(1);
             tokio::select! {
                 _ = &mut stop => break,
                 _ = tokio::time::sleep(interval) => {}

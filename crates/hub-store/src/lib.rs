@@ -26,6 +26,7 @@ pub mod sessions;
 pub mod usage;
 pub mod users;
 pub mod watcher;
+pub mod worker_priority;
 
 pub use db::{Backend, Store};
 pub use error::StoreError;
