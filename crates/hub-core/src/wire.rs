@@ -147,6 +147,15 @@ impl Chunk {
         }
     }
 
+    /// [`Chunk::to_openai_json`] taking the chunk: the wire form's bytes move out without even
+    /// a reference count (a first clone of them allocates).
+    pub fn into_openai_json(self, with_usage: bool) -> Result<Bytes, WireError> {
+        match self {
+            Chunk::OpenAiJson { json, .. } => Ok(json),
+            typed => typed.to_openai_json(with_usage),
+        }
+    }
+
     pub fn into_typed(self) -> Result<ChatChunk, WireError> {
         match self {
             Chunk::Typed(c) => Ok(c),

@@ -46,7 +46,9 @@ impl OpenAiAdapter {
         stream: bool,
         deadline: TokioInstant,
     ) -> Result<(http::Response<Incoming>, Duration), ProviderError> {
-        let body = serde_json::to_vec(&WireRequest::new(req, target, stream))
+        // Room for a typical request up front: growing from serde_json's default reallocates.
+        let mut body = Vec::with_capacity(1024);
+        serde_json::to_writer(&mut body, &WireRequest::new(req, target, stream))
             .map_err(|e| ProviderError::Protocol(format!("encoding the request: {e}")))?;
         let accept = if stream { "text/event-stream" } else { "application/json" };
         let started = Instant::now();
@@ -248,6 +250,8 @@ struct StreamState<S> {
     bytes: S,
     decoder: SseDecoder,
     pending: VecDeque<SseEvent>,
+    /// The events of one read, reused from read to read.
+    scratch: Vec<SseEvent>,
     idle: Duration,
     credential: Option<String>,
     finished: bool,
@@ -260,7 +264,7 @@ where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: std::fmt::Display + Send,
 {
-    let state = StreamState { bytes, decoder: SseDecoder::default(), pending: VecDeque::new(), idle, credential, finished: false };
+    let state = StreamState { bytes, decoder: SseDecoder::default(), pending: VecDeque::new(), scratch: Vec::new(), idle, credential, finished: false };
     futures::stream::unfold(state, |mut st| async move {
         loop {
             if st.finished {
@@ -284,7 +288,7 @@ where
                 }
                 Ok(n) => n,
             };
-            let mut events = Vec::new();
+            let mut events = std::mem::take(&mut st.scratch);
             match next {
                 Some(Ok(b)) => {
                     if let Err(e) = st.decoder.feed(&b, &mut events) {
@@ -304,12 +308,13 @@ where
                         return Some((Err(ProviderError::StreamCut), st));
                     }
                     // Dispatch what was left; if it held no [DONE] the next turn reports the cut.
-                    st.pending.extend(events);
+                    st.pending.extend(events.drain(..));
                     st.pending.push_back(SseEvent { event: Some("__eof".to_owned()), data: String::new() });
                     continue;
                 }
             }
-            st.pending.extend(events);
+            st.pending.extend(events.drain(..));
+            st.scratch = events;
         }
     })
 }

@@ -132,6 +132,10 @@ impl SseDecoder {
             b"data" => {
                 if self.has_data {
                     self.data.push(b'\n');
+                } else {
+                    // The buffer moved into the last event: size it for this one (usually its
+                    // only line) instead of growing it step by step.
+                    self.data.reserve_exact(value.len());
                 }
                 self.data.extend_from_slice(value);
                 self.has_data = true;

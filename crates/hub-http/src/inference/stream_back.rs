@@ -96,7 +96,7 @@ impl MeteredSse {
                 if !*include_usage && chunk.is_usage_only() {
                     return;
                 }
-                if let Ok(json) = chunk.to_openai_json(*include_usage) {
+                if let Ok(json) = chunk.into_openai_json(*include_usage) {
                     frame_into(out, &json);
                 }
             }
