@@ -49,13 +49,13 @@ impl Store {
                     if backend == Backend::Sqlite {
                         // WAL lets the CLI and a running server share the file; busy_timeout
                         // makes writers wait for each other instead of failing. Rarer checkpoints
-                        // and a page cache of 8 MiB per connection let the usage writer touch each
-                        // index page once per batch (it appends at the ends of its indexes); a
-                        // larger cache would only hold what scans of a big usage table passed
-                        // through, resident for good (four connections).
+                        // let the usage writer touch each index page once per batch; it appends
+                        // at the ends of its indexes, so SQLite's default-sized page cache (2 MiB
+                        // per connection) holds what it touches. A larger cache would only keep
+                        // what scans of a big usage table passed through, resident for good.
                         conn.execute(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
-                             PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 8192;",
+                             PRAGMA cache_size = -2048; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 8192;",
                         )
                         .await?;
                     }
