@@ -1,8 +1,9 @@
 //! The rate limiter's math, with time passed in (no clock, no I/O): an exact sliding-window
 //! log. A key limited to N per minute gets N in any 60 s window, never N+1: each grant is
 //! remembered with its time until it leaves the window, so there is no boundary burst as with
-//! fixed windows and no rounding as with token buckets. Memory per key is bounded by the limit
-//! (one entry per grant still in the window).
+//! fixed windows and no rounding as with token buckets. Grants made in the same millisecond
+//! leave the window together and share one entry, so memory per key is bounded both by the
+//! limit and by the window's 60,000 milliseconds, however fast the key is called.
 //!
 //! The same structure meters tokens: a grant reserves an amount (estimated input + max output)
 //! and [`SlidingWindow::correct`] replaces it with the actual amount when the call settles.
@@ -16,7 +17,9 @@ pub const WINDOW_MS: i64 = 60_000;
 struct Entry {
     at_ms: i64,
     amount: u64,
-    ticket: u64,
+    /// The grants in this entry: tickets `first_ticket..=last_ticket`.
+    first_ticket: u64,
+    last_ticket: u64,
 }
 
 /// Grants still inside the window, oldest first.
@@ -74,7 +77,13 @@ impl SlidingWindow {
         if self.total.saturating_add(amount) <= limit {
             let ticket = self.next_ticket;
             self.next_ticket += 1;
-            self.entries.push_back(Entry { at_ms: now_ms, amount, ticket });
+            match self.entries.back_mut() {
+                Some(last) if last.at_ms == now_ms => {
+                    last.amount += amount;
+                    last.last_ticket = ticket;
+                }
+                _ => self.entries.push_back(Entry { at_ms: now_ms, amount, first_ticket: ticket, last_ticket: ticket }),
+            }
             self.total += amount;
             return Ok(Granted { ticket, remaining: limit - self.total, reset_ms: self.reset_ms(now_ms) });
         }
@@ -96,13 +105,24 @@ impl SlidingWindow {
         Err(Refused { retry_after_ms, remaining, reset_ms })
     }
 
-    /// Replaces a grant's amount (the actual use once known). A grant already out of the
-    /// window no longer counts, so there is nothing to correct.
-    pub fn correct(&mut self, ticket: u64, actual: u64) {
-        let Ok(i) = self.entries.binary_search_by_key(&ticket, |e| e.ticket) else { return };
+    /// Replaces a grant's amount, `granted` when it was taken, with `actual` (the use once
+    /// known). A grant already out of the window no longer counts, so there is nothing to
+    /// correct.
+    pub fn correct(&mut self, ticket: u64, granted: u64, actual: u64) {
+        let found = self.entries.binary_search_by(|e| {
+            if e.last_ticket < ticket {
+                std::cmp::Ordering::Less
+            } else if e.first_ticket > ticket {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        });
+        let Ok(i) = found else { return };
         if let Some(e) = self.entries.get_mut(i) {
-            self.total = self.total - e.amount + actual;
-            e.amount = actual;
+            let amount = e.amount.saturating_sub(granted).saturating_add(actual);
+            self.total = self.total - e.amount + amount;
+            e.amount = amount;
         }
     }
 
@@ -156,7 +176,7 @@ mod tests {
         assert_eq!(g.remaining, 200);
         let r = w.try_take(10, 1000, 300).unwrap_err();
         assert_eq!(r.retry_after_ms, Some(WINDOW_MS as u64 - 10));
-        w.correct(g.ticket, 100);
+        w.correct(g.ticket, 800, 100);
         assert_eq!(w.total(), 100);
         assert_eq!(w.try_take(20, 1000, 300).unwrap().remaining, 600);
         // A request larger than the whole limit can never pass.
@@ -165,8 +185,35 @@ mod tests {
         let mut w = SlidingWindow::new();
         let g = w.try_take(0, 10, 5).unwrap();
         assert_eq!(w.peek(WINDOW_MS, 10), (10, 0));
-        w.correct(g.ticket, 9);
+        w.correct(g.ticket, 5, 9);
         assert_eq!(w.total(), 0);
+    }
+
+    #[test]
+    fn grants_of_one_millisecond_share_an_entry_and_are_corrected_one_by_one() {
+        let mut w = SlidingWindow::new();
+        let a = w.try_take(5, 1000, 100).unwrap();
+        let b = w.try_take(5, 1000, 200).unwrap();
+        let c = w.try_take(6, 1000, 300).unwrap();
+        assert_eq!(w.entries.len(), 2);
+        w.correct(b.ticket, 200, 50);
+        assert_eq!(w.total(), 450);
+        w.correct(a.ticket, 100, 0);
+        w.correct(c.ticket, 300, 310);
+        assert_eq!(w.total(), 360);
+        // The first millisecond's grants leave together.
+        assert_eq!(w.peek(5 + WINDOW_MS, 1000), (690, 1));
+        assert_eq!(w.peek(6 + WINDOW_MS, 1000), (1000, 0));
+    }
+
+    #[test]
+    fn memory_is_bounded_by_the_milliseconds_of_the_window_however_fast_the_calls() {
+        let mut w = SlidingWindow::new();
+        for i in 0..200_000i64 {
+            w.try_take(i / 1000, u64::MAX, 1).unwrap();
+        }
+        assert_eq!(w.entries.len(), 200);
+        assert_eq!(w.total(), 200_000);
     }
 
     #[test]

@@ -79,14 +79,15 @@ pub struct LimitRefusal {
 pub struct Permit {
     limiter: Arc<KeyLimiter>,
     holds_slot: bool,
-    token_ticket: Option<u64>,
+    /// The token window's grant and the amount it reserved.
+    token_ticket: Option<(u64, u64)>,
     pub snapshot: RateSnapshot,
 }
 
 impl Permit {
     pub fn settle(&mut self, actual_tokens: u64) {
-        if let Some(ticket) = self.token_ticket.take() {
-            self.limiter.windows.lock().tokens.correct(ticket, actual_tokens);
+        if let Some((ticket, granted)) = self.token_ticket.take() {
+            self.limiter.windows.lock().tokens.correct(ticket, granted, actual_tokens);
         }
     }
 }
@@ -142,7 +143,7 @@ pub fn acquire(limiters: &KeyLimiters, key_id: &str, policy: &KeyPolicy, now_ms:
     if let Some(limit) = policy.tpm {
         match w.tokens.try_take(now_ms, limit, tokens) {
             // The call's reservation, corrected when it settles.
-            Ok(g) => permit.token_ticket = Some(g.ticket),
+            Ok(g) => permit.token_ticket = Some((g.ticket, tokens)),
             Err(r) => {
                 let snapshot = now_snapshot(&mut w);
                 return Err(LimitRefusal { kind: LimitKind::Tokens, limit, retry_after: r.retry_after_ms.map(Duration::from_millis), snapshot });
