@@ -9,11 +9,11 @@ use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
 
 /// A constant name: one given as text is copied into the header map on every insert.
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-use axum::middleware::Next;
-use axum::response::Response;
 
 #[derive(Debug, Clone)]
 pub struct RequestCtx {

@@ -9,6 +9,7 @@ pub mod context;
 pub mod error;
 pub mod files;
 pub mod inference;
+mod keyed;
 pub mod monitor;
 pub mod ops;
 pub mod routes;

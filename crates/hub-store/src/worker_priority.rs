@@ -12,7 +12,8 @@ const NICE: i32 = 10;
 /// The driver's thread names, as `comm` holds them (at most 15 bytes).
 const THREAD_PREFIX: &str = "sqlx-sqlite-wor";
 
-/// Threads already looked at, so each is read and lowered once.
+/// The threads found alive at the last look, so each is read and lowered once (threads that
+/// ended are forgotten: the set stays as small as the process's thread list).
 #[derive(Default)]
 pub struct WorkerPriority {
     seen: HashSet<i32>,
@@ -36,10 +37,12 @@ impl WorkerPriority {
     #[cfg(target_os = "linux")]
     fn lower_on_linux(&mut self) -> usize {
         let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return 0 };
+        let before = std::mem::take(&mut self.seen);
         let mut lowered = 0;
         for task in tasks.flatten() {
             let Some(tid) = task.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
-            if !self.seen.insert(tid) {
+            self.seen.insert(tid);
+            if before.contains(&tid) {
                 continue;
             }
             let is_worker = std::fs::read_to_string(task.path().join("comm")).is_ok_and(|c| c.starts_with(THREAD_PREFIX));
@@ -74,8 +77,8 @@ mod tests {
                 let _ = tx.send(rustix::thread::gettid().as_raw_nonzero().get());
                 let _ = stop_rx.recv();
             })
-            .ok();
-        let Ok(tid) = rx.recv() else { return };
+            .expect("a test thread starts");
+        let tid = rx.recv().expect("the test thread reports its id");
         let base = nice_of(0).unwrap_or(0);
         let mut p = WorkerPriority::default();
         // Other tests may run driver threads of their own at the same time: at least ours.
@@ -85,8 +88,8 @@ mod tests {
         assert_eq!(nice_of(rustix::thread::gettid().as_raw_nonzero().get()), Some(base));
         assert!(p.seen.contains(&tid), "a thread is looked at once");
         let _ = stop_tx.send(());
-        if let Some(w) = worker {
-            let _ = w.join();
-        }
+        worker.join().expect("the test thread ends");
+        p.lower_new_threads();
+        assert!(!p.seen.contains(&tid), "an ended thread is forgotten");
     }
 }

@@ -52,11 +52,11 @@ pub(crate) async fn user_info(hub: &hub_testkit::TestHub, key: &str) -> Value {
     resp.json().await.unwrap()
 }
 
-/// Fires `n` identical calls at once; answers (successes, 402s).
-async fn burst(hub: &Arc<hub_testkit::TestHub>, key: &str, n: usize) -> (usize, usize) {
+/// Fires `n` identical calls at once, taking the hubs in turn; answers (successes, 402s).
+pub async fn burst(hubs: &[&Arc<hub_testkit::TestHub>], key: &str, n: usize) -> (usize, usize) {
     let tasks: Vec<_> = (0..n)
-        .map(|_| {
-            let hub = Arc::clone(hub);
+        .map(|i| {
+            let hub = Arc::clone(hubs[i % hubs.len()]);
             let key = key.to_owned();
             tokio::spawn(async move { chat(&hub, &key, &priced_call()).await.status() })
         })
@@ -92,7 +92,7 @@ async fn simultaneous_calls_never_overspend_a_key_budget() {
     }
     for (round, key) in keys.iter().enumerate() {
         env.sim.reset_stats();
-        let (ok, refused) = burst(&hub, &key.key, limits::SIMULTANEOUS_CALLS).await;
+        let (ok, refused) = burst(&[&hub], &key.key, limits::SIMULTANEOUS_CALLS).await;
         let upstream = env.sim.stats().chat_requests;
         let doc = admin_get(&hub, &admin, &format!("/api/admin/keys/{}", key.kid)).await;
         eprintln!(
@@ -153,7 +153,7 @@ async fn simultaneous_calls_never_overspend_a_credit_balance() {
     for round in 0..limits::MONEY_ROUNDS {
         grant_and_wait(&hub, &key, covered(), covered()).await;
         env.sim.reset_stats();
-        let (ok, refused) = burst(&hub, &key, limits::SIMULTANEOUS_CALLS).await;
+        let (ok, refused) = burst(&[&hub], &key, limits::SIMULTANEOUS_CALLS).await;
         let upstream = env.sim.stats().chat_requests;
         let me = user_info(&hub, &key).await;
         eprintln!("balance round {round}: granted {}, {ok} succeeded, {refused} got 402, upstream saw {upstream}, balance now {}", covered(), me["creditBalance"]);

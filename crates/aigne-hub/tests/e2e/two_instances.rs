@@ -17,7 +17,7 @@ use upstream_sim::{Sim, SimConfig};
 use hub_testkit::pg::ThrowawayDatabase;
 
 use crate::limits;
-use crate::money::{admin_get, admin_key, call_cost, covered, priced_call, user_info};
+use crate::money::{self, admin_get, admin_key, call_cost, covered, priced_call, user_info};
 use crate::support::*;
 
 struct Pair {
@@ -44,22 +44,7 @@ impl Pair {
 
     /// Fires `n` identical calls at once, alternately at each instance; answers (successes, 402s).
     async fn burst(&self, key: &str, n: usize) -> (usize, usize) {
-        let tasks: Vec<_> = (0..n)
-            .map(|i| {
-                let hub = Arc::clone(if i % 2 == 0 { &self.a } else { &self.b });
-                let key = key.to_owned();
-                tokio::spawn(async move { chat(&hub, &key, &priced_call()).await.status() })
-            })
-            .collect();
-        let (mut ok, mut refused) = (0, 0);
-        for t in tasks {
-            match t.await.unwrap() {
-                StatusCode::OK => ok += 1,
-                StatusCode::PAYMENT_REQUIRED => refused += 1,
-                other => panic!("unexpected status {other}"),
-            }
-        }
-        (ok, refused)
+        money::burst(&[&self.a, &self.b], key, n).await
     }
 
     /// Waits until `n` records of `key_id` are in the database; answers their credits' sum.

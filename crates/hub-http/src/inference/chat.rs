@@ -28,15 +28,14 @@ use crate::inference::admit::{self, CallGuard, CallIntent};
 use crate::inference::authorize::RouteFamily;
 use crate::inference::settle;
 use crate::inference::stream_back::{Framing, MeteredSse};
-
-/// Constant names: one given as text is copied into the header map on every insert.
-const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
-const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
 use crate::inference::{aigne, messages, relay};
 use crate::inference::resolve::{self, Plan};
 use crate::inference::{authenticate, body};
 use crate::state::AppState;
 
+/// Constant names: one given as text is copied into the header map on every insert.
+const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+const X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
 const PROJECT_HEADER: &str = "x-aigne-hub-client-did";
 const MAX_PROJECT_LEN: usize = 256;
 

@@ -38,6 +38,7 @@ use hub_store::{Store, StoreError};
 use parking_lot::Mutex;
 
 use crate::error::{ApiError, CreditShortfall};
+use crate::keyed::with_entry;
 
 /// The most one lease takes from an account (10 credits).
 pub const MAX_CHUNK: NanoCredits = NanoCredits(10 * hub_core::money::NANOS_PER_CREDIT);
@@ -67,15 +68,6 @@ pub struct Accountant {
 }
 
 /// Counts one lease transaction as under way while it lives.
-/// Runs `f` on the account's book, creating it if needed; the account's name is copied only
-/// then (every budgeted call passes here).
-fn with_book<R>(books: &mut HashMap<String, Book>, account: &str, f: impl FnOnce(&mut Book) -> R) -> R {
-    if let Some(book) = books.get_mut(account) {
-        return f(book);
-    }
-    f(books.entry(account.to_owned()).or_default())
-}
-
 struct InTransit<'a>(&'a AtomicUsize);
 
 impl<'a> InTransit<'a> {
@@ -298,7 +290,7 @@ impl Accountant {
             return Local::Short(short);
         }
         for need in needs {
-            with_book(&mut books, &need.account, |book| {
+            with_entry(&mut books, &need.account, Book::default, |book| {
                 book.lease -= amount;
                 book.reserved = book.reserved.saturating_add(amount);
                 book.last_used_ms = now_ms;
@@ -315,7 +307,7 @@ impl Accountant {
         let mut books = self.books.lock();
         let now = hub_core::ids::now_ms();
         let mut one = |account: &str| {
-            with_book(&mut books, account, |book| {
+            with_entry(&mut books, account, Book::default, |book| {
                 book.reserved = book.reserved.saturating_sub(r.amount.0).max(0);
                 // The charge stays in the lease until the usage writer moves it to `spent`.
                 book.lease = book.lease.saturating_add(r.amount.0).saturating_sub(charged.0).max(0);

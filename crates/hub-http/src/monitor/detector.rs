@@ -15,6 +15,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::Event;
+use crate::keyed::with_entry;
 use crate::state::AppState;
 
 /// How often credential health and the unread count are looked at.
@@ -89,10 +90,7 @@ impl Detector {
                     self.raise(state, draft).await;
                 }
                 // A key not known when the detector started has no uncounted past.
-                if !self.rates.contains_key(key_id.as_str()) {
-                    self.rates.insert(key_id.clone(), CallRate::new(at_ms, previous.is_none()));
-                }
-                let spike = self.rates.get_mut(key_id.as_str()).and_then(|rate| rate.record(at_ms, &t));
+                let spike = with_entry(&mut self.rates, key_id, || CallRate::new(at_ms, previous.is_none()), |rate| rate.record(at_ms, &t));
                 if let Some(spike) = spike {
                     let draft = key_alert(
                         AlertKind::UsageSpike,
@@ -105,12 +103,8 @@ impl Detector {
                 }
                 if let Some(ip) = client_ip {
                     let address = ip.to_string();
-                    if !self.addresses.contains_key(key_id.as_str()) {
-                        self.addresses.insert(key_id.clone(), KnownAddresses::default());
-                    }
-                    let Some(known) = self.addresses.get_mut(key_id.as_str()) else { return };
-                    let had_any = !known.is_empty();
-                    if known.learn(&address) {
+                    let (had_any, learned) = with_entry(&mut self.addresses, key_id, KnownAddresses::default, |known| (!known.is_empty(), known.learn(&address)));
+                    if learned {
                         if let Err(e) = state.store.add_known_address(key_id, &address).await {
                             tracing::warn!(error = %e, "could not remember a key's client address");
                         }
