@@ -200,9 +200,13 @@ pub const MANAGED_PLAYGROUND: &str = "playground";
 pub const PLAYGROUND_KEY_NAME: &str = "Playground (managed by the hub)";
 
 /// Inserts a key and its first secret in the caller's transaction; answers the key's id.
+/// Whether the owner already has an active key of that name: one lookup in
+/// `api_keys_owner_active_name`, however many keys the owner has made.
+const ACTIVE_NAME_TAKEN: &str = "SELECT 1 AS x FROM api_keys WHERE owner_id = $1 AND name = $2 AND revoked_at IS NULL";
+
 async fn insert_key(tx: &mut sqlx::Transaction<'static, sqlx::Any>, new: &NewKey<'_>, managed: Option<&str>) -> Result<String, StoreError> {
     let name = normalize_key_name(new.name)?;
-    let taken = sqlx::query("SELECT 1 AS x FROM api_keys WHERE owner_id = $1 AND name = $2 AND revoked_at IS NULL")
+    let taken = sqlx::query(ACTIVE_NAME_TAKEN)
         .bind(new.owner_id)
         .bind(&name)
         .fetch_optional(&mut **tx)
@@ -547,5 +551,29 @@ impl Store {
     /// The audit entries about one logical key (under any of its secrets' kids), newest first.
     pub async fn key_audit(&self, key_id: &str, limit: i64) -> Result<Vec<crate::users::AuditEntry>, StoreError> {
         self.audit_entries_for_key(key_id, limit).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row;
+
+    use super::*;
+
+    /// Creating a key must cost the same for an owner with one key or a hundred thousand: the
+    /// name check is answered by its index, not by reading the owner's keys.
+    #[tokio::test]
+    async fn the_active_name_check_is_one_index_lookup() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(dir.path()).await.unwrap();
+        let plan = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", ACTIVE_NAME_TAKEN.replace("$1", "'u'").replace("$2", "'n'")))
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        let detail: Vec<String> = plan.iter().map(|r| r.try_get::<String, _>("detail").unwrap()).collect();
+        assert!(
+            detail.iter().any(|d| d.contains("api_keys_owner_active_name (owner_id=? AND name=?)")),
+            "plan: {detail:?}"
+        );
     }
 }
