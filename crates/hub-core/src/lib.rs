@@ -12,6 +12,7 @@ pub mod budget;
 pub mod catalog;
 pub mod chat;
 pub mod embeddings;
+pub mod fast_map;
 pub mod grants;
 pub mod ids;
 pub mod images;

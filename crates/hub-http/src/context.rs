@@ -2,15 +2,21 @@
 //! the client address. Also writes `x-request-id`, the security headers and the access log line (method, path without
 //! query, status, duration: never headers or bodies, so no key or prompt can reach the log).
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::AtomicU16;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderName, HeaderValue};
-use axum::middleware::Next;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::response::Response;
+use tower::{Layer, Service};
+
+use crate::state::AppState;
 
 /// A constant name: one given as text is copied into the header map on every insert.
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -26,23 +32,73 @@ pub struct RequestCtx {
     pub call_status: Option<Arc<AtomicU16>>,
 }
 
-pub async fn request_context(State(state): State<crate::state::AppState>, mut req: Request, next: Next) -> Response {
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    let ctx = RequestCtx {
-        request_id: hub_core::ids::new_request_id(),
-        started: Instant::now(),
-        client_ip: peer.map(|p| client_address(p, req.headers(), &state.config.trusted_proxies)),
-        call_status: None,
-    };
-    let method = req.method().clone();
-    // A `Uri` clone shares its bytes: no copy of the path per request.
-    let uri = req.uri().clone();
-    let request_id_header = HeaderValue::from_str(&ctx.request_id).ok();
-    let started = ctx.started;
-    req.extensions_mut().insert(ctx);
-    let mut res = next.run(req).await;
+/// The outermost layer. A hand-written service rather than `middleware::from_fn`: that one
+/// boxes a clone of everything inside it for every request; this one calls its inner service
+/// directly and allocates one future.
+#[derive(Clone)]
+pub struct RequestContextLayer {
+    state: AppState,
+}
+
+impl RequestContextLayer {
+    pub fn new(state: AppState) -> Self {
+        RequestContextLayer { state }
+    }
+}
+
+impl<S> Layer<S> for RequestContextLayer {
+    type Service = RequestContext<S>;
+
+    fn layer(&self, inner: S) -> RequestContext<S> {
+        RequestContext { inner, state: self.state.clone() }
+    }
+}
+
+#[derive(Clone)]
+pub struct RequestContext<S> {
+    inner: S,
+    state: AppState,
+}
+
+impl<S> Service<Request> for RequestContext<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        let ctx = RequestCtx {
+            request_id: hub_core::ids::new_request_id(),
+            started: Instant::now(),
+            client_ip: peer.map(|p| client_address(p, req.headers(), &self.state.config.trusted_proxies)),
+            call_status: None,
+        };
+        let method = req.method().clone();
+        // A `Uri` clone shares its bytes: no copy of the path per request.
+        let uri = req.uri().clone();
+        let request_id_header = HeaderValue::from_str(&ctx.request_id).ok();
+        let started = ctx.started;
+        req.extensions_mut().insert(ctx);
+        let response = self.inner.call(req);
+        Box::pin(async move {
+            let Ok(mut res) = response.await;
+            finish(&mut res, &method, uri.path(), started, request_id_header);
+            Ok(res)
+        })
+    }
+}
+
+/// After the inner layers answered: the access log line, `x-request-id` and the security headers.
+fn finish(res: &mut Response, method: &Method, path: &str, started: Instant, request_id_header: Option<HeaderValue>) {
     let request_id = request_id_header.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let path = uri.path();
     // Every model call is recorded in full in the usage ledger; the access log is for what
     // went wrong. Successful requests log at debug (`AIGNE_HUB_LOG=access=debug` shows them).
     let status = res.status();
@@ -55,8 +111,7 @@ pub async fn request_context(State(state): State<crate::state::AppState>, mut re
     if let Some(v) = request_id_header {
         res.headers_mut().insert(X_REQUEST_ID, v);
     }
-    add_security_headers(&mut res);
-    res
+    add_security_headers(res);
 }
 
 /// The client's address: the peer's, or behind a trusted proxy the right-most

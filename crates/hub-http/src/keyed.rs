@@ -2,9 +2,10 @@
 //! call: looked up by `&str`, so the name is copied only when its entry is new.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 /// Runs `f` on the entry for `name`, creating it with `make` first if there is none.
-pub(crate) fn with_entry<V, R>(map: &mut HashMap<String, V>, name: &str, make: impl FnOnce() -> V, f: impl FnOnce(&mut V) -> R) -> R {
+pub(crate) fn with_entry<V, R, S: BuildHasher>(map: &mut HashMap<String, V, S>, name: &str, make: impl FnOnce() -> V, f: impl FnOnce(&mut V) -> R) -> R {
     if let Some(v) = map.get_mut(name) {
         return f(v);
     }

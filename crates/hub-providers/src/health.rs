@@ -12,7 +12,7 @@
 //!
 //! Time is passed in (Unix milliseconds) so the state machine is tested without sleeping.
 
-use std::collections::HashMap;
+use hub_core::fast_map::FastMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -244,7 +244,7 @@ fn backoff_ms(base: i64, max: i64, n: u32) -> i64 {
 /// Health of every credential, by credential id. Entries live as long as the process.
 #[derive(Debug)]
 pub struct HealthBook {
-    by_credential: RwLock<HashMap<String, Arc<CredentialHealth>>>,
+    by_credential: RwLock<FastMap<String, Arc<CredentialHealth>>>,
     set_aside_base_ms: i64,
 }
 

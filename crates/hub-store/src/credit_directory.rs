@@ -9,7 +9,7 @@
 //! the user is recounted from the database shortly after the expiry, once the calls that
 //! started before it are settled and written ([`CreditDirectory::recount_due`]).
 
-use std::collections::HashMap;
+use hub_core::fast_map::FastMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -28,9 +28,9 @@ pub const RECOUNT_DELAY_MS: i64 = 1_000;
 pub struct CreditDirectory {
     billing_enabled: AtomicBool,
     settings: RwLock<Arc<BillingSettings>>,
-    users: RwLock<HashMap<String, Arc<UserCredit>>>,
+    users: RwLock<FastMap<String, Arc<UserCredit>>>,
     /// When each user is due a recount (Unix ms).
-    recounts: parking_lot::Mutex<HashMap<String, i64>>,
+    recounts: parking_lot::Mutex<FastMap<String, i64>>,
 }
 
 struct UserCredit {

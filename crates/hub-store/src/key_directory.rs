@@ -2,7 +2,7 @@
 //! A miss costs one indexed query. Entries are refreshed from the change log, so a revocation
 //! made by the CLI or another instance is honoured within the watcher's interval.
 
-use std::collections::{HashMap, HashSet};
+use hub_core::fast_map::{FastMap, FastSet};
 use std::sync::Arc;
 
 use hub_core::key::{ApiKey, KeyHash, Pepper};
@@ -22,11 +22,11 @@ pub struct KeyDirectory {
 /// entries: a change costs the same with ten keys or a million.
 #[derive(Default)]
 struct Entries {
-    by_hash: HashMap<KeyHash, Arc<StoredSecret>>,
+    by_hash: FastMap<KeyHash, Arc<StoredSecret>>,
     /// Key id → the hashes of its secrets (several during a rotation's grace).
-    by_key: HashMap<String, Vec<KeyHash>>,
+    by_key: FastMap<String, Vec<KeyHash>>,
     /// Owner id → their key ids.
-    by_owner: HashMap<String, HashSet<String>>,
+    by_owner: FastMap<String, FastSet<String>>,
 }
 
 impl Entries {

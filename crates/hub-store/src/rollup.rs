@@ -9,7 +9,7 @@
 //! does that for the partial hours at the edges of a range, and the `0004_rollups` migration
 //! did it once to fill the table from the records already there.
 
-use std::collections::HashMap;
+use hub_core::fast_map::FastMap;
 
 use hub_core::latency::{bucket_range, Histogram, BUCKETS};
 use hub_core::usage::{status_class, UsageRecord};
@@ -226,7 +226,7 @@ struct GroupKey<'a> {
 /// Aggregates `records` by hour and group in memory, then adds each group to its hour's row
 /// and to its day's: one statement per group and period, in the caller's transaction.
 pub async fn add_records<'r>(tx: &mut sqlx::Transaction<'_, sqlx::Any>, records: impl Iterator<Item = &'r UsageRecord>) -> Result<(), StoreError> {
-    let mut hours: HashMap<GroupKey<'r>, Measures> = HashMap::new();
+    let mut hours: FastMap<GroupKey<'r>, Measures> = FastMap::default();
     for r in records {
         let h = &r.hold;
         let key = GroupKey {
@@ -244,7 +244,7 @@ pub async fn add_records<'r>(tx: &mut sqlx::Transaction<'_, sqlx::Any>, records:
     if hours.is_empty() {
         return Ok(());
     }
-    let mut days: HashMap<GroupKey<'r>, Measures> = HashMap::new();
+    let mut days: FastMap<GroupKey<'r>, Measures> = FastMap::default();
     for (g, m) in &hours {
         days.entry(GroupKey { start: g.start - g.start.rem_euclid(DAY_MS), ..*g }).or_default().merge(m);
     }

@@ -1,8 +1,9 @@
 //! The usage ledger in SQL: batch inserts (idempotent on request id, so a journal replay never
 //! duplicates a record) and the queries behind the key list and call history.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
+use hub_core::fast_map::FastSet;
 use hub_core::usage::UsageRecord;
 use sqlx::Row;
 
@@ -216,12 +217,12 @@ impl Store {
     /// nothing written) when `dedupe` is off and some record was already present.
     async fn insert_usage_tx(&self, records: &[UsageRecord], dedupe: bool) -> Result<Option<usize>, StoreError> {
         let mut tx = self.begin_write().await?;
-        let mut inserted: HashSet<&str> = HashSet::new();
+        let mut inserted: FastSet<&str> = FastSet::default();
         for chunk in statement_chunks(records) {
             let sql = insert_sql(self.backend, chunk.len(), dedupe);
             let q = bind_rows(sqlx::query(&sql), chunk);
             if dedupe {
-                let new: HashSet<String> = q.fetch_all(&mut *tx).await?.iter().map(|row| row.try_get::<String, _>("request_id")).collect::<Result<_, _>>()?;
+                let new: FastSet<String> = q.fetch_all(&mut *tx).await?.iter().map(|row| row.try_get::<String, _>("request_id")).collect::<Result<_, _>>()?;
                 inserted.extend(chunk.iter().map(|r| r.hold.request_id.as_str()).filter(|id| new.contains(*id)));
             } else {
                 let done = q.execute(&mut *tx).await?.rows_affected();
@@ -263,15 +264,27 @@ impl Store {
             .await?;
         }
         crate::rollup::add_records(&mut tx, records.iter().filter(|r| inserted.contains(r.hold.request_id.as_str()))).await?;
-        let mut charges: BTreeMap<String, i64> = BTreeMap::new();
+        // Summed by account first, named after: one account name per account in the batch
+        // rather than two per record.
+        let mut by_scope: BTreeMap<(&str, Option<i64>), i64> = BTreeMap::new();
         for r in records.iter().filter(|r| inserted.contains(r.hold.request_id.as_str()) && r.settlement.credits.0 != 0) {
             if let Some(window) = r.hold.budget_window {
-                *charges.entry(crate::leases::key_account(&r.hold.key_id, window)).or_default() += r.settlement.credits.0;
+                *by_scope.entry((r.hold.key_id.as_str(), Some(window))).or_default() += r.settlement.credits.0;
             }
             if r.hold.billed {
-                *charges.entry(crate::leases::user_account(&r.hold.user_id)).or_default() += r.settlement.credits.0;
+                *by_scope.entry((r.hold.user_id.as_str(), None)).or_default() += r.settlement.credits.0;
             }
         }
+        let charges: BTreeMap<String, i64> = by_scope
+            .into_iter()
+            .map(|((id, window), credits)| {
+                let account = match window {
+                    Some(w) => crate::leases::key_account(id, w),
+                    None => crate::leases::user_account(id),
+                };
+                (account, credits)
+            })
+            .collect();
         crate::leases::charge_in(&mut tx, self.backend, self.instance_id.as_deref(), &charges).await?;
         tx.commit().await?;
         Ok(Some(inserted.len()))

@@ -25,7 +25,7 @@
 //!
 //! A call of a key without budget while billing is off takes no lock here.
 
-use std::collections::HashMap;
+use hub_core::fast_map::FastMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -58,7 +58,7 @@ pub const RECLAIM_WAIT: Duration = Duration::from_secs(3);
 const ATTEMPTS: usize = 64;
 
 pub struct Accountant {
-    books: Mutex<HashMap<String, Book>>,
+    books: Mutex<FastMap<String, Book>>,
     store: Store,
     instance_id: String,
     /// Give-backs under way: their amount is, for the moment, neither in a book nor free in the
@@ -171,14 +171,14 @@ struct Need<'a> {
 impl Accountant {
     /// The books of the instance `instance_id`, leasing from `store`'s accounts.
     pub fn new(store: Store, instance_id: impl Into<String>) -> Accountant {
-        Accountant { books: Mutex::new(HashMap::new()), store, instance_id: instance_id.into(), in_transit: AtomicUsize::new(0) }
+        Accountant { books: Mutex::new(FastMap::default()), store, instance_id: instance_id.into(), in_transit: AtomicUsize::new(0) }
     }
 
     /// Loads what each budgeted key spent in its current window and what each user's billed
     /// calls debited, for the pages and the threshold alerts; called at start, after the usage
     /// journal was replayed.
     pub async fn load_from(&self, store: &Store, now_ms: i64) -> Result<(), StoreError> {
-        let mut loaded = HashMap::new();
+        let mut loaded = FastMap::default();
         for (key_id, budget) in store.budgeted_keys().await? {
             let window = budget.window_start(now_ms);
             let spent = store.key_spent_since(&key_id, window).await?;
@@ -200,14 +200,16 @@ impl Accountant {
         if let Some(budget) = who.budget {
             let window = budget.window_start(started_at_ms);
             let scope = AccountScope::Key { key_id: who.key_id, window_start_ms: window };
-            key = Some((scope.account(), window));
-            needs.push(Need { account: scope.account(), scope, limit: budget.limit.0, budget: true });
+            let account = scope.account();
+            key = Some((account.clone(), window));
+            needs.push(Need { account, scope, limit: budget.limit.0, budget: true });
         }
         let mut user = None;
         if let Some((user_id, granted)) = who.user {
             let scope = AccountScope::User { user_id };
-            user = Some((scope.account(), user_id.to_owned()));
-            needs.push(Need { account: scope.account(), scope, limit: granted.0, budget: false });
+            let account = scope.account();
+            user = Some((account.clone(), user_id.to_owned()));
+            needs.push(Need { account, scope, limit: granted.0, budget: false });
         }
         let mut want = true;
         let mut found_short: Option<std::time::Instant> = None;

@@ -18,16 +18,21 @@
 //! lookup is all this step costs them.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::HeaderMap;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures::future::Either;
 use sha2::{Digest, Sha256};
+use tower::{Layer, Service};
 
 use crate::context::RequestCtx;
 use crate::error::ApiError;
@@ -194,13 +199,71 @@ impl Table {
     }
 }
 
-/// The middleware on every inference `POST` route.
-pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// The layer on every inference `POST` route. A hand-written service rather than
+/// `middleware::from_fn`: a request without an `Idempotency-Key` (outside the AIGNE routes)
+/// goes straight to the handler, with no boxed clone of the route and no extra future.
+#[derive(Clone)]
+pub struct IdempotencyLayer {
+    state: AppState,
+}
+
+impl IdempotencyLayer {
+    pub fn new(state: AppState) -> Self {
+        IdempotencyLayer { state }
+    }
+}
+
+impl<S> Layer<S> for IdempotencyLayer {
+    type Service = Idempotency<S>;
+
+    fn layer(&self, inner: S) -> Idempotency<S> {
+        Idempotency { inner, state: self.state.clone() }
+    }
+}
+
+#[derive(Clone)]
+pub struct Idempotency<S> {
+    inner: S,
+    state: AppState,
+}
+
+type Replying = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl<S> Service<Request> for Idempotency<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<S::Future, Replying>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        if !req.headers().contains_key(HEADER) && !req.uri().path().starts_with("/api/v2/") {
+            return Either::Left(self.inner.call(req));
+        }
+        // The service that was made ready goes with the call; this one keeps a fresh clone.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let state = self.state.clone();
+        Either::Right(Box::pin(async move { Ok(claim_and_run(state, req, inner).await) }))
+    }
+}
+
+/// A call with an `Idempotency-Key`, or an AIGNE call: runs it, joins the one already running,
+/// or replays the finished one.
+async fn claim_and_run<S>(state: AppState, req: Request, mut inner: S) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+{
     let path = req.uri().path();
     let anthropic = path.ends_with("/messages");
-    let identical_dedup = path.starts_with("/api/v2/");
     let client_key = match req.headers().get(HEADER) {
-        None if !identical_dedup => return next.run(req).await,
         None => None,
         Some(v) => match v.to_str().ok().filter(|s| valid_key(s)) {
             Some(s) => Some(s.to_owned()),
@@ -230,7 +293,11 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
             ctx.call_status = Some(call_status);
         }
         let req = Request::from_parts(parts, Body::from(bytes));
-        Recording::start(next.run(req))
+        let response = inner.call(req);
+        Recording::start(async move {
+            let Ok(res) = response.await;
+            res
+        })
     });
     match claim {
         Claim::BodyMismatch => render(ApiError::IdempotencyKeyReused, anthropic),

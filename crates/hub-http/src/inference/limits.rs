@@ -10,7 +10,7 @@
 //! No lock is held across an await: the map is read under a short read lock to find the key's
 //! limiter, and the windows under a short mutex.
 
-use std::collections::HashMap;
+use hub_core::fast_map::FastMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +27,7 @@ pub const DEFAULT_OUTPUT_RESERVATION: u64 = 4096;
 
 #[derive(Default)]
 pub struct KeyLimiters {
-    by_key: RwLock<HashMap<String, Arc<KeyLimiter>>>,
+    by_key: RwLock<FastMap<String, Arc<KeyLimiter>>>,
 }
 
 #[derive(Default)]
@@ -209,17 +209,24 @@ impl RateSnapshot {
     }
 }
 
-/// A reset time as OpenAI writes it: `250ms`, `12s`, `1m5s`.
+/// A reset time as OpenAI writes it: `250ms`, `12s`, `1m5s`. Written on every response that
+/// has limits, so without the formatting machinery.
 fn reset_text(ms: u64) -> String {
+    let mut out = String::with_capacity(12);
+    let mut digits = itoa::Buffer::new();
     if ms < 1000 {
-        return format!("{ms}ms");
+        out.push_str(digits.format(ms));
+        out.push_str("ms");
+        return out;
     }
     let secs = ms.div_ceil(1000);
-    if secs < 60 {
-        format!("{secs}s")
-    } else {
-        format!("{}m{}s", secs / 60, secs % 60)
+    if secs >= 60 {
+        out.push_str(digits.format(secs / 60));
+        out.push('m');
     }
+    out.push_str(digits.format(secs % 60));
+    out.push('s');
+    out
 }
 
 impl From<LimitRefusal> for ApiError {

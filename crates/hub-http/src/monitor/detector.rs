@@ -3,7 +3,7 @@
 //! rules of `hub_core::alerts`, stores alerts (one per kind and subject per cool-down), and hands
 //! new ones to the webhook outbox (`outbox.rs`). Nothing here runs on a request's path.
 
-use std::collections::{HashMap, HashSet};
+use hub_core::fast_map::{FastMap, FastSet};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -26,13 +26,13 @@ const MAX_TRACKED_KIDS: usize = 10_000;
 
 struct Detector {
     thresholds: Thresholds,
-    last_use: HashMap<String, i64>,
-    rates: HashMap<String, CallRate>,
-    addresses: HashMap<String, KnownAddresses>,
+    last_use: FastMap<String, i64>,
+    rates: FastMap<String, CallRate>,
+    addresses: FastMap<String, KnownAddresses>,
     failures: FailedAttempts,
-    set_aside: HashSet<String>,
+    set_aside: FastSet<String>,
     /// When each (kind, subject) last raised (or was looked at for) an alert.
-    raised: HashMap<(AlertKind, String), i64>,
+    raised: FastMap<(AlertKind, String), i64>,
     ticks: u32,
 }
 
@@ -40,12 +40,12 @@ struct Detector {
 pub async fn run(state: AppState, mut events: mpsc::Receiver<Event>) {
     let mut d = Detector {
         thresholds: state.config.alerts,
-        last_use: HashMap::new(),
-        rates: HashMap::new(),
-        addresses: HashMap::new(),
+        last_use: FastMap::default(),
+        rates: FastMap::default(),
+        addresses: FastMap::default(),
         failures: FailedAttempts::new(MAX_TRACKED_KIDS),
-        set_aside: HashSet::new(),
-        raised: HashMap::new(),
+        set_aside: FastSet::default(),
+        raised: FastMap::default(),
         ticks: 0,
     };
     if let Err(e) = d.load(&state).await {
@@ -163,7 +163,7 @@ impl Detector {
     /// A credential the provider refused (401/403) and health set aside: one alert when it
     /// happens; it may alert again after it recovered and was refused anew.
     async fn check_credentials(&mut self, state: &AppState) {
-        let aside: HashSet<String> = state.health.snapshot().into_iter().filter(|(_, h, _)| matches!(h, HealthState::SetAside { .. })).map(|(id, _, _)| id).collect();
+        let aside: FastSet<String> = state.health.snapshot().into_iter().filter(|(_, h, _)| matches!(h, HealthState::SetAside { .. })).map(|(id, _, _)| id).collect();
         let newly: Vec<String> = aside.difference(&self.set_aside).cloned().collect();
         self.set_aside = aside;
         if newly.is_empty() {

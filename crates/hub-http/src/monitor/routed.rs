@@ -5,7 +5,9 @@
 //! the tables are bounded: past [`MAX_PROVIDERS`] providers or [`MAX_MODELS`] models, further
 //! ones are folded into `other`, so a client inventing model names cannot grow the series.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use hub_core::fast_map::FastMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -32,7 +34,7 @@ pub struct ProviderSeries {
     /// Nano-credits charged.
     pub credits: AtomicU64,
     pub upstream_ttfb: Histogram,
-    models: RwLock<HashMap<String, Arc<ModelSeries>>>,
+    models: RwLock<FastMap<String, Arc<ModelSeries>>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -108,12 +110,12 @@ impl Verdict {
 
 #[derive(Debug, Default)]
 pub struct RoutedBook {
-    providers: RwLock<HashMap<String, Arc<ProviderSeries>>>,
+    providers: RwLock<FastMap<String, Arc<ProviderSeries>>>,
     models: AtomicUsize,
 }
 
 /// Finds `name` in a bounded table, adding it while there is room, else the `other` entry.
-fn slot<T: Default>(table: &RwLock<HashMap<String, Arc<T>>>, name: &str, room: impl FnOnce(usize) -> bool) -> Arc<T> {
+fn slot<T: Default>(table: &RwLock<FastMap<String, Arc<T>>>, name: &str, room: impl FnOnce(usize) -> bool) -> Arc<T> {
     if let Some(s) = table.read().get(name) {
         return Arc::clone(s);
     }
