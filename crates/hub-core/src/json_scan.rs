@@ -1,4 +1,4 @@
-//! Finding one top-level member of a JSON object without parsing the rest.
+//! Finding top-level members of a JSON object without parsing the rest.
 //!
 //! An upstream reply that passes through unchanged only has to give up its `usage` member;
 //! walking the whole document through a deserializer to skip `choices` costs more than the
@@ -19,12 +19,17 @@ pub enum ScanError {
 /// The raw bytes of the value of the top-level member `name` of the JSON object in `json`
 /// (the first one, if it appears twice), or `None` when the object has no such member.
 pub fn top_level_member<'a>(json: &'a [u8], name: &str) -> Result<Option<&'a [u8]>, ScanError> {
+    top_level_members(json, [name]).map(|[found]| found)
+}
+
+/// [`top_level_member`] for several names in one walk over the document.
+pub fn top_level_members<'a, const N: usize>(json: &'a [u8], names: [&str; N]) -> Result<[Option<&'a [u8]>; N], ScanError> {
     let mut i = skip_ws(json, 0);
     if json.get(i) != Some(&b'{') {
         return Err(ScanError::Malformed);
     }
     i = skip_ws(json, i + 1);
-    let mut found = None;
+    let mut found = [None; N];
     if json.get(i) == Some(&b'}') {
         i += 1;
     } else {
@@ -43,8 +48,10 @@ pub fn top_level_member<'a>(json: &'a [u8], name: &str) -> Result<Option<&'a [u8
             }
             let start = skip_ws(json, i + 1);
             let end = value_end(json, start)?;
-            if found.is_none() && key == name.as_bytes() {
-                found = Some(&json[start..end]);
+            for (slot, name) in found.iter_mut().zip(names) {
+                if slot.is_none() && key == name.as_bytes() {
+                    *slot = Some(&json[start..end]);
+                }
             }
             i = skip_ws(json, end);
             match json.get(i) {
@@ -237,6 +244,15 @@ mod tests {
             }
             let found = top_level_member(text.as_bytes(), &probe).unwrap_or_else(|e| panic!("{e}: {text}"));
             prop_assert_eq!(found.is_some(), members.contains_key(&probe));
+        }
+
+        /// One walk for several names finds what one walk per name finds, duplicates included.
+        #[test]
+        fn several_names_in_one_walk(members in prop::collection::btree_map("[a-c]{1,2}", arb_json(), 0..6), a in "[a-c]{1,2}", b in "[a-c]{1,2}") {
+            let text = serde_json::to_string(&Value::Object(members.into_iter().collect())).unwrap_or_default();
+            let both = top_level_members(text.as_bytes(), [a.as_str(), b.as_str()]).unwrap_or_else(|e| panic!("{e}: {text}"));
+            prop_assert_eq!(both[0], top_level_member(text.as_bytes(), &a).unwrap_or_default());
+            prop_assert_eq!(both[1], top_level_member(text.as_bytes(), &b).unwrap_or_default());
         }
 
         /// Arbitrary bytes never panic the scanner.

@@ -17,7 +17,8 @@ pub enum Completion {
     Typed(ChatCompletion),
     /// An OpenAI `chat.completion` object exactly as the upstream sent it.
     /// `output_chars` is counted on demand when the probe did not need to walk the reply.
-    OpenAiJson { body: Bytes, usage: Option<Usage>, output_chars: Option<usize> },
+    /// `service_tier` is read in the same walk that finds `usage`.
+    OpenAiJson { body: Bytes, usage: Option<Usage>, output_chars: Option<usize>, service_tier: Option<String> },
 }
 
 /// One streamed chunk.
@@ -57,7 +58,7 @@ impl Completion {
     pub fn service_tier(&self) -> Option<String> {
         match self {
             Completion::Typed(c) => c.extra.get("service_tier").and_then(serde_json::Value::as_str).map(str::to_owned),
-            Completion::OpenAiJson { body, .. } => tier_member(body),
+            Completion::OpenAiJson { service_tier, .. } => service_tier.clone(),
         }
     }
 
@@ -81,24 +82,33 @@ impl Completion {
     /// With believable usage only the `usage` member is parsed (the output size only matters
     /// for an estimate); otherwise the reply is walked to count its output.
     pub fn from_openai_json(body: Bytes) -> Result<Completion, WireError> {
-        if let Ok(Some(raw)) = crate::json_scan::top_level_member(&body, "usage") {
+        let (usage_raw, tier_raw) = match crate::json_scan::top_level_members(&body, ["usage", "service_tier"]) {
+            Ok([usage, tier]) => (usage, tier),
+            Err(_) => (None, None),
+        };
+        let service_tier = tier_raw.and_then(tier_text);
+        if let Some(raw) = usage_raw {
             if let Ok(Some(usage)) = serde_json::from_slice::<Option<ProbeUsage>>(raw) {
                 let usage = usage.into_usage();
                 if usage.is_believable() {
-                    return Ok(Completion::OpenAiJson { body, usage: Some(usage), output_chars: None });
+                    return Ok(Completion::OpenAiJson { body, usage: Some(usage), output_chars: None, service_tier });
                 }
             }
         }
         let probe: Probe<'_> = serde_json::from_slice(&body)?;
         let output_chars = probe.choices.iter().map(|c| c.message.as_ref().map_or(0, ProbeText::chars)).sum();
         let usage = probe.usage.map(ProbeUsage::into_usage);
-        Ok(Completion::OpenAiJson { body, usage, output_chars: Some(output_chars) })
+        Ok(Completion::OpenAiJson { body, usage, output_chars: Some(output_chars), service_tier })
     }
 }
 
 /// The top-level `service_tier` string of an OpenAI reply or chunk, without parsing the rest.
 fn tier_member(json: &[u8]) -> Option<String> {
-    let raw = crate::json_scan::top_level_member(json, "service_tier").ok().flatten()?;
+    crate::json_scan::top_level_member(json, "service_tier").ok().flatten().and_then(tier_text)
+}
+
+/// A `service_tier` member's value as text (`null` or anything but a string: none).
+fn tier_text(raw: &[u8]) -> Option<String> {
     serde_json::from_slice::<Option<String>>(raw).ok().flatten()
 }
 
