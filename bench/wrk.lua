@@ -20,10 +20,16 @@ local max_tokens = tonumber(os.getenv("BENCH_MAX_TOKENS") or "16") or 16
 local stream = os.getenv("BENCH_STREAM") == "1"
 local mix = os.getenv("BENCH_MIX") == "1"
 
+-- Streamed requests ask for the usage chunk, as a client that meters its calls does: the hub
+-- always asks the upstream for it (that is how it meters), so without it here the direct and
+-- nginx targets would be sent one chunk fewer than the hub, and the simulator spaces every
+-- chunk, the usage chunk included, by its chunk interval.
+local STREAM_FIELDS = ',"stream":true,"stream_options":{"include_usage":true}'
+
 local function body(is_stream, tokens)
   return string.format(
     '{"model":"%s","messages":[{"role":"user","content":"Hello!"}],"max_tokens":%d%s}',
-    model, tokens, is_stream and ',"stream":true' or "")
+    model, tokens, is_stream and STREAM_FIELDS or "")
 end
 
 wrk.method = "POST"
@@ -55,7 +61,7 @@ end
 local function mixed_body(is_stream, tokens, bytes)
   return string.format(
     '{"model":"%s","messages":[{"role":"user","content":"%s"}],"max_tokens":%d%s}',
-    model, prompt(bytes), tokens, is_stream and ',"stream":true' or "")
+    model, prompt(bytes), tokens, is_stream and STREAM_FIELDS or "")
 end
 
 if mix then
