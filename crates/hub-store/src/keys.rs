@@ -1,6 +1,7 @@
 //! API keys: a logical key (name, owner, type, counters) and its secrets (one, or two during a
 //! rotation's grace period). Only `HMAC-SHA256(pepper, key)` of a secret is stored.
 
+use futures::TryStreamExt;
 use hub_core::ids::{new_id, now_ms};
 use hub_core::key::KeyHash;
 use hub_core::budget::{Budget, BudgetPeriod};
@@ -370,10 +371,17 @@ impl Store {
         rows.iter().map(secret_from).collect()
     }
 
-    /// Every secret of every key, for warming the in-memory directory at start.
+    /// Every secret of every key, for warming the in-memory directory at start. Rows are
+    /// turned into secrets as they arrive: with 100,000 keys, holding every row first would
+    /// more than double what start-up needs, and the allocator keeps that high-water mark.
     pub async fn all_secrets(&self) -> Result<Vec<StoredSecret>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {SECRET_COLUMNS} FROM {SECRET_FROM}")).fetch_all(&self.pool).await?;
-        rows.iter().map(secret_from).collect()
+        let sql = format!("SELECT {SECRET_COLUMNS} FROM {SECRET_FROM}");
+        let mut rows = sqlx::query(&sql).fetch(&self.pool);
+        let mut secrets = Vec::new();
+        while let Some(row) = rows.try_next().await? {
+            secrets.push(secret_from(&row)?);
+        }
+        Ok(secrets)
     }
 
     /// Every unrevoked key with a budget, for loading budget spending at start.
