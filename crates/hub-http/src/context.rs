@@ -14,6 +14,8 @@ use std::time::Instant;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::response::Response;
+use axum::routing::Route;
+use tower::layer::layer_fn;
 use tower::{Layer, Service};
 
 use crate::state::AppState;
@@ -35,23 +37,8 @@ pub struct RequestCtx {
 /// The outermost layer. A hand-written service rather than `middleware::from_fn`: that one
 /// boxes a clone of everything inside it for every request; this one calls its inner service
 /// directly and allocates one future.
-#[derive(Clone)]
-pub struct RequestContextLayer {
-    state: AppState,
-}
-
-impl RequestContextLayer {
-    pub fn new(state: AppState) -> Self {
-        RequestContextLayer { state }
-    }
-}
-
-impl<S> Layer<S> for RequestContextLayer {
-    type Service = RequestContext<S>;
-
-    fn layer(&self, inner: S) -> RequestContext<S> {
-        RequestContext { inner, state: self.state.clone() }
-    }
+pub fn layer(state: AppState) -> impl Layer<Route, Service = RequestContext<Route>> + Clone + Send + Sync + 'static {
+    layer_fn(move |inner| RequestContext { inner, state: state.clone() })
 }
 
 #[derive(Clone)]

@@ -1,7 +1,7 @@
 //! The one route table: paths → handlers, and the middleware order.
 //!
 //! Middleware, outermost first (each request passes them in this order):
-//! 1. `context::RequestContextLayer`: request id, start instant, client address (the peer, or the
+//! 1. `context::layer`: request id, start instant, client address (the peer, or the
 //!    right-most untrusted `X-Forwarded-For` hop behind a trusted proxy) → extensions;
 //!    `x-request-id` and the security headers (nosniff, frame denial, CSP on HTML) on the
 //!    response; the access log line.
@@ -20,7 +20,7 @@ use crate::{admin, aigne, context, inference, ops, ui};
 pub fn router(state: AppState) -> Router {
     // Every model-calling POST: a retry under the same `Idempotency-Key` (or, on the AIGNE
     // routes, an identical retry) joins or replays the call instead of making another.
-    let once = || inference::idempotency::IdempotencyLayer::new(state.clone());
+    let once = || inference::idempotency::layer(state.clone());
     let mut router = Router::new();
     // The OpenAI family is mounted twice: `/v1` for OpenAI SDKs, `/api/v1` as the seed documents.
     // Full paths rather than `nest`: a nested router rewrites every request's URI.
@@ -61,5 +61,5 @@ pub fn router(state: AppState) -> Router {
         .fallback(admin::not_found)
         .method_not_allowed_fallback(admin::method_not_allowed)
         .with_state(state.clone())
-        .layer(context::RequestContextLayer::new(state))
+        .layer(context::layer(state))
 }

@@ -12,10 +12,10 @@
 //!
 //! Time is passed in (Unix milliseconds) so the state machine is tested without sleeping.
 
-use hub_core::fast_map::FastMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hub_core::fast_map::FastMap;
 use parking_lot::{Mutex, RwLock};
 
 use crate::error::{FailureKind, ProviderError};

@@ -9,10 +9,10 @@
 //! the user is recounted from the database shortly after the expiry, once the calls that
 //! started before it are settled and written ([`CreditDirectory::recount_due`]).
 
-use hub_core::fast_map::FastMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use hub_core::fast_map::FastMap;
 use hub_core::money::NanoCredits;
 use parking_lot::RwLock;
 

@@ -2,9 +2,9 @@
 //! A miss costs one indexed query. Entries are refreshed from the change log, so a revocation
 //! made by the CLI or another instance is honoured within the watcher's interval.
 
-use hub_core::fast_map::{FastMap, FastSet};
 use std::sync::Arc;
 
+use hub_core::fast_map::{FastMap, FastSet};
 use hub_core::key::{ApiKey, KeyHash, Pepper};
 use parking_lot::RwLock;
 

@@ -24,7 +24,7 @@ pub fn user_account(user_id: &str) -> String {
 }
 
 /// Whose usage records an account counts, to start its `spent` when its row is created.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum AccountScope<'a> {
     /// A key's records that started at or after the window start.
     Key { key_id: &'a str, window_start_ms: i64 },

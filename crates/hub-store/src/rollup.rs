@@ -10,7 +10,6 @@
 //! did it once to fill the table from the records already there.
 
 use hub_core::fast_map::FastMap;
-
 use hub_core::latency::{bucket_range, Histogram, BUCKETS};
 use hub_core::usage::{status_class, UsageRecord};
 use sqlx::any::AnyRow;

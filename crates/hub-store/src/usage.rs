@@ -9,6 +9,7 @@ use sqlx::Row;
 
 use crate::db::{Backend, Store};
 use crate::error::StoreError;
+use crate::leases::AccountScope;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct UsageRow {
@@ -266,25 +267,16 @@ impl Store {
         crate::rollup::add_records(&mut tx, records.iter().filter(|r| inserted.contains(r.hold.request_id.as_str()))).await?;
         // Summed by account first, named after: one account name per account in the batch
         // rather than two per record.
-        let mut by_scope: BTreeMap<(&str, Option<i64>), i64> = BTreeMap::new();
+        let mut by_scope: BTreeMap<AccountScope<'_>, i64> = BTreeMap::new();
         for r in records.iter().filter(|r| inserted.contains(r.hold.request_id.as_str()) && r.settlement.credits.0 != 0) {
             if let Some(window) = r.hold.budget_window {
-                *by_scope.entry((r.hold.key_id.as_str(), Some(window))).or_default() += r.settlement.credits.0;
+                *by_scope.entry(AccountScope::Key { key_id: &r.hold.key_id, window_start_ms: window }).or_default() += r.settlement.credits.0;
             }
             if r.hold.billed {
-                *by_scope.entry((r.hold.user_id.as_str(), None)).or_default() += r.settlement.credits.0;
+                *by_scope.entry(AccountScope::User { user_id: &r.hold.user_id }).or_default() += r.settlement.credits.0;
             }
         }
-        let charges: BTreeMap<String, i64> = by_scope
-            .into_iter()
-            .map(|((id, window), credits)| {
-                let account = match window {
-                    Some(w) => crate::leases::key_account(id, w),
-                    None => crate::leases::user_account(id),
-                };
-                (account, credits)
-            })
-            .collect();
+        let charges: BTreeMap<String, i64> = by_scope.into_iter().map(|(scope, credits)| (scope.account(), credits)).collect();
         crate::leases::charge_in(&mut tx, self.backend, self.instance_id.as_deref(), &charges).await?;
         tx.commit().await?;
         Ok(Some(inserted.len()))

@@ -25,11 +25,11 @@
 //!
 //! A call of a key without budget while billing is off takes no lock here.
 
-use hub_core::fast_map::FastMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hub_core::budget::Budget;
+use hub_core::fast_map::FastMap;
 use hub_core::money::NanoCredits;
 use hub_core::pricing::{self, CallBounds, ModelRate};
 use hub_core::ProviderKind;

@@ -30,8 +30,10 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use axum::routing::Route;
 use futures::future::Either;
 use sha2::{Digest, Sha256};
+use tower::layer::layer_fn;
 use tower::{Layer, Service};
 
 use crate::context::RequestCtx;
@@ -202,23 +204,8 @@ impl Table {
 /// The layer on every inference `POST` route. A hand-written service rather than
 /// `middleware::from_fn`: a request without an `Idempotency-Key` (outside the AIGNE routes)
 /// goes straight to the handler, with no boxed clone of the route and no extra future.
-#[derive(Clone)]
-pub struct IdempotencyLayer {
-    state: AppState,
-}
-
-impl IdempotencyLayer {
-    pub fn new(state: AppState) -> Self {
-        IdempotencyLayer { state }
-    }
-}
-
-impl<S> Layer<S> for IdempotencyLayer {
-    type Service = Idempotency<S>;
-
-    fn layer(&self, inner: S) -> Idempotency<S> {
-        Idempotency { inner, state: self.state.clone() }
-    }
+pub fn layer(state: AppState) -> impl Layer<Route, Service = Idempotency<Route>> + Clone + Send + Sync + 'static {
+    layer_fn(move |inner| Idempotency { inner, state: state.clone() })
 }
 
 #[derive(Clone)]

@@ -10,12 +10,12 @@
 //! No lock is held across an await: the map is read under a short read lock to find the key's
 //! limiter, and the windows under a short mutex.
 
-use hub_core::fast_map::FastMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use hub_core::fast_map::FastMap;
 use hub_core::rate::SlidingWindow;
 use hub_core::scopes::KeyPolicy;
 use parking_lot::{Mutex, RwLock};

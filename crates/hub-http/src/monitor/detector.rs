@@ -3,11 +3,12 @@
 //! rules of `hub_core::alerts`, stores alerts (one per kind and subject per cool-down), and hands
 //! new ones to the webhook outbox (`outbox.rs`). Nothing here runs on a request's path.
 
-use hub_core::fast_map::{FastMap, FastSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
 use hub_core::alerts::{self, AlertDraft, AlertKind, CallRate, FailedAttempts, KnownAddresses, Severity, SubjectType, Thresholds};
+use hub_core::fast_map::{FastMap, FastSet};
 use hub_core::ids::now_ms;
 use hub_providers::health::HealthState;
 use hub_store::alerts::Alert;
@@ -31,8 +32,9 @@ struct Detector {
     addresses: FastMap<String, KnownAddresses>,
     failures: FailedAttempts,
     set_aside: FastSet<String>,
-    /// When each (kind, subject) last raised (or was looked at for) an alert.
-    raised: FastMap<(AlertKind, String), i64>,
+    /// When each (kind, subject) last raised (or was looked at for) an alert. SipHash: failed
+    /// attempts are keyed by whatever kid a caller presented.
+    raised: HashMap<(AlertKind, String), i64>,
     ticks: u32,
 }
 
@@ -45,7 +47,7 @@ pub async fn run(state: AppState, mut events: mpsc::Receiver<Event>) {
         addresses: FastMap::default(),
         failures: FailedAttempts::new(MAX_TRACKED_KIDS),
         set_aside: FastSet::default(),
-        raised: FastMap::default(),
+        raised: HashMap::new(),
         ticks: 0,
     };
     if let Err(e) = d.load(&state).await {

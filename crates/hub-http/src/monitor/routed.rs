@@ -6,11 +6,10 @@
 //! ones are folded into `other`, so a client inventing model names cannot grow the series.
 
 use std::collections::VecDeque;
-
-use hub_core::fast_map::FastMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use hub_core::fast_map::FastMap;
 use parking_lot::{Mutex, RwLock};
 
 use super::histogram::Histogram;
