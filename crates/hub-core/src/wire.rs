@@ -48,8 +48,9 @@ impl Completion {
                 .iter()
                 .map(|ch| ch.message.content.as_deref().map_or(0, str::len) + tool_call_chars(ch.message.tool_calls.as_deref()))
                 .sum(),
-            Completion::OpenAiJson { body, output_chars, .. } => output_chars.unwrap_or_else(|| {
-                serde_json::from_slice::<Probe<'_>>(body).map_or(0, |p| p.choices.iter().map(|c| c.message.as_ref().map_or(0, ProbeText::chars)).sum())
+            Completion::OpenAiJson { body, output_chars, .. } => output_chars.unwrap_or_else(|| match scan_facts(body, Part::Message) {
+                Some(facts) => facts.output_chars,
+                None => serde_json::from_slice::<Probe<'_>>(body).map_or(0, |p| p.choices.iter().map(|c| c.message.as_ref().map_or(0, ProbeText::chars)).sum()),
             }),
         }
     }
@@ -94,6 +95,9 @@ impl Completion {
                     return Ok(Completion::OpenAiJson { body, usage: Some(usage), output_chars: None, service_tier });
                 }
             }
+        }
+        if let Some(facts) = scan_facts(&body, Part::Message) {
+            return Ok(Completion::OpenAiJson { body, usage: facts.usage.map(ProbeUsage::into_usage), output_chars: Some(facts.output_chars), service_tier });
         }
         let probe: Probe<'_> = serde_json::from_slice(&body)?;
         let output_chars = probe.choices.iter().map(|c| c.message.as_ref().map_or(0, ProbeText::chars)).sum();
@@ -174,6 +178,10 @@ impl Chunk {
     }
 
     pub fn from_openai_json(json: Bytes) -> Result<Chunk, WireError> {
+        if let Some(facts) = scan_facts(&json, Part::Delta) {
+            let usage_only = facts.no_choices && facts.usage.is_some();
+            return Ok(Chunk::OpenAiJson { usage: facts.usage.map(ProbeUsage::into_usage), output_chars: facts.output_chars, usage_only, json });
+        }
         let probe: Probe<'_> = serde_json::from_slice(&json)?;
         let output_chars = probe.choices.iter().map(|c| c.delta.as_ref().map_or(0, ProbeText::chars)).sum();
         let usage_only = probe.choices.is_empty() && probe.usage.is_some();
@@ -196,6 +204,164 @@ impl From<ChatCompletion> for Completion {
 
 fn tool_call_chars(calls: Option<&[crate::chat::ToolCall]>) -> usize {
     calls.map_or(0, |calls| calls.iter().map(|t| t.function.name.len() + t.function.arguments.len()).sum())
+}
+
+/// Which text a choice carries: `delta` in a chunk, `message` in a whole reply.
+#[derive(Clone, Copy)]
+enum Part {
+    Delta,
+    Message,
+}
+
+/// What [`Probe`] reads, found by the scanner instead of a deserializer: a chunk arrives many
+/// times per call, and a parse walks and checks every string of it only to count its output.
+struct Facts {
+    usage: Option<ProbeUsage>,
+    output_chars: usize,
+    /// `choices` is missing or empty.
+    no_choices: bool,
+}
+
+/// Where the walk of [`scan_facts`] is: the containers whose members it reads. `true` marks
+/// the text that counts as output (the `delta` of a chunk, the `message` of a reply).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum At {
+    Root,
+    Choices,
+    Choice,
+    Text(bool),
+    ToolCalls(bool),
+    ToolCall(bool),
+    Function(bool),
+}
+
+/// What a value met by [`scan_facts`] must be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// An object whose members are read (or `null`, unless it is an array element).
+    Object(At),
+    /// An array whose elements are read (or `null`, except `choices`).
+    Array(At),
+    /// A string (or `null`) that counts as output when `true`.
+    Text(bool),
+    /// The `usage` object (or `null`).
+    Usage,
+    Unread,
+}
+
+impl Slot {
+    /// The slot of the value of member `name` (an element's, in an array) in container `here`.
+    fn of(here: At, name: &[u8], counted: &[u8]) -> Slot {
+        match here {
+            At::Root if name == br#""choices""# => Slot::Array(At::Choices),
+            At::Root if name == br#""usage""# => Slot::Usage,
+            At::Choices => Slot::Object(At::Choice),
+            At::Choice if name == counted => Slot::Object(At::Text(true)),
+            At::Choice if name == br#""delta""# || name == br#""message""# => Slot::Object(At::Text(false)),
+            At::Text(count) if name == br#""content""# => Slot::Text(count),
+            At::Text(count) if name == br#""tool_calls""# => Slot::Array(At::ToolCalls(count)),
+            At::ToolCalls(count) => Slot::Object(At::ToolCall(count)),
+            At::ToolCall(count) if name == br#""function""# => Slot::Object(At::Function(count)),
+            At::Function(count) if name == br#""name""# || name == br#""arguments""# => Slot::Text(count),
+            _ => Slot::Unread,
+        }
+    }
+
+    /// `null` may stand here (an absent value to the full parse).
+    fn nullable(self) -> bool {
+        !matches!(self, Slot::Array(At::Choices) | Slot::Object(At::Choice | At::ToolCall(_)))
+    }
+}
+
+/// [`Facts`] of an OpenAI reply or chunk in one pass over its tokens, or `None` when anything is
+/// off the common shape (malformed, a member the hub reads holding an unexpected type, an
+/// escaped member name, `choices` or `usage` twice): the caller then parses the whole document
+/// with [`Probe`], which decides and reports the error.
+fn scan_facts(json: &[u8], part: Part) -> Option<Facts> {
+    use crate::json_scan::Token;
+    let counted: &[u8] = match part {
+        Part::Delta => br#""delta""#,
+        Part::Message => br#""message""#,
+    };
+    let mut tokens = crate::json_scan::Tokens::new(json);
+    if tokens.next_token().ok()? != Some(Token::ObjectStart) {
+        return None;
+    }
+    let mut path = [At::Root; 8];
+    let mut depth: usize = 1;
+    // Depth inside a container whose members are not read (and whether it is `usage`).
+    let (mut skipped, mut in_usage) = (0usize, false);
+    let (mut usage_start, mut usage_raw) = (0, None);
+    let (mut seen_choices, mut seen_usage) = (false, false);
+    let mut name: &[u8] = b"";
+    let (mut output_chars, mut choices) = (0, 0);
+    while let Some(token) = tokens.next_token().ok()? {
+        if skipped > 0 {
+            match token {
+                Token::ObjectStart | Token::ArrayStart => skipped += 1,
+                Token::End => {
+                    skipped -= 1;
+                    if skipped == 0 && in_usage {
+                        usage_raw = Some(json.get(usage_start..tokens.offset())?);
+                        in_usage = false;
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        let slot = match token {
+            Token::Name(raw) => {
+                if raw.contains(&b'\\') {
+                    return None;
+                }
+                name = raw;
+                continue;
+            }
+            Token::End => {
+                depth -= 1;
+                continue;
+            }
+            _ => Slot::of(*path.get(depth.checked_sub(1)?)?, name, counted),
+        };
+        match slot {
+            Slot::Unread => {
+                if matches!(token, Token::ObjectStart | Token::ArrayStart) {
+                    skipped = 1;
+                }
+                continue;
+            }
+            Slot::Array(At::Choices) if std::mem::replace(&mut seen_choices, true) => return None,
+            Slot::Usage if std::mem::replace(&mut seen_usage, true) => return None,
+            _ => {}
+        }
+        match (slot, token) {
+            (Slot::Usage, Token::ObjectStart) => {
+                usage_start = tokens.offset() - 1;
+                (skipped, in_usage) = (1, true);
+            }
+            (Slot::Object(next), Token::ObjectStart) | (Slot::Array(next), Token::ArrayStart) => {
+                if next == At::Choice {
+                    choices += 1;
+                }
+                *path.get_mut(depth)? = next;
+                depth += 1;
+            }
+            (Slot::Text(count), Token::String(raw)) => {
+                let len = crate::json_scan::string_len(raw).ok()?;
+                if count {
+                    output_chars += len;
+                }
+            }
+            (_, Token::Scalar(b"null")) if slot.nullable() => {}
+            _ => return None,
+        }
+    }
+    let usage = match usage_raw {
+        Some(raw) => Some(serde_json::from_slice::<ProbeUsage>(raw).ok()?),
+        None => None,
+    };
+    Some(Facts { usage, output_chars, no_choices: choices == 0 })
 }
 
 /// Just the fields the hub reads; serde skips the rest without allocating.
@@ -285,6 +451,82 @@ impl ProbeText<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    fn arb_text() -> impl Strategy<Value = Value> {
+        prop_oneof![Just(Value::Null), "[ -~\\\"\n\u{e9}\u{1F600}]{0,10}".prop_map(Value::String)]
+    }
+
+    /// A `delta` or `message` object as upstreams send them: content, maybe tool calls, and
+    /// members the hub does not read.
+    fn arb_part() -> impl Strategy<Value = Value> {
+        let call = (arb_text(), arb_text(), any::<bool>()).prop_map(|(name, arguments, with_fn)| {
+            if with_fn { json!({"id":"call_1","type":"function","function":{"name":name,"arguments":arguments}}) } else { json!({"index":0,"function":null}) }
+        });
+        (arb_text(), prop::option::of(prop::collection::vec(call, 0..3)), any::<bool>()).prop_map(|(content, calls, role)| {
+            let mut part = json!({"content": content});
+            if let Some(calls) = calls {
+                part["tool_calls"] = Value::Array(calls);
+            }
+            if role {
+                part["role"] = json!("assistant");
+                part["refusal"] = Value::Null;
+            }
+            part
+        })
+    }
+
+    fn arb_reply() -> impl Strategy<Value = Value> {
+        let choice = (arb_part(), any::<bool>(), any::<bool>()).prop_map(|(part, delta, present)| {
+            let key = if delta { "delta" } else { "message" };
+            if present { json!({"index":0, key: part, "logprobs":null, "finish_reason":null}) } else { json!({"index":0, "finish_reason":"stop"}) }
+        });
+        let usage = prop_oneof![
+            Just(None),
+            Just(Some(Value::Null)),
+            (0u64..1000, 0u64..1000, prop::option::of(0u64..10)).prop_map(|(p, c, cached)| Some(json!({"prompt_tokens":p,"completion_tokens":c,"total_tokens":p + c,"prompt_tokens_details":{"cached_tokens":cached,"audio_tokens":0}}))),
+        ];
+        (prop::option::of(prop::collection::vec(choice, 0..3)), usage).prop_map(|(choices, usage)| {
+            let mut reply = json!({"id":"c","object":"chat.completion.chunk","created":1,"model":"m"});
+            if let Some(c) = choices {
+                reply["choices"] = Value::Array(c);
+            }
+            if let Some(u) = usage {
+                reply["usage"] = u;
+            }
+            reply
+        })
+    }
+
+    proptest! {
+        /// The scanner reads what the full parse reads, for chunks and whole replies alike.
+        #[test]
+        fn scanned_facts_agree_with_a_full_parse(reply in arb_reply(), pretty in any::<bool>()) {
+            let text = if pretty { serde_json::to_string_pretty(&reply) } else { serde_json::to_string(&reply) }.unwrap_or_default();
+            let probe: Probe<'_> = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+            for part in [Part::Delta, Part::Message] {
+                let facts = scan_facts(text.as_bytes(), part).unwrap_or_else(|| panic!("the scanner gave up on {text}"));
+                let chars: usize = probe.choices.iter().map(|c| match part {
+                    Part::Delta => c.delta.as_ref(),
+                    Part::Message => c.message.as_ref(),
+                }.map_or(0, ProbeText::chars)).sum();
+                prop_assert_eq!(facts.output_chars, chars, "{}", text);
+                prop_assert_eq!(facts.no_choices, probe.choices.is_empty());
+                prop_assert_eq!(facts.usage.map(ProbeUsage::into_usage), probe.usage.as_ref().map(|u| ProbeUsage { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.total_tokens, prompt_tokens_details: u.prompt_tokens_details.as_ref().map(|d| ProbeTokenDetails { cached_tokens: d.cached_tokens }) }.into_usage()));
+            }
+        }
+    }
+
+    #[test]
+    fn replies_off_the_common_shape_go_to_the_full_parse() {
+        for odd in [r#"{"choices":null}"#, r#"{"choices":[],"choices":[]}"#, r#"{"usage":null,"usage":null}"#, r#"{"choices":[{"message":5}]}"#, r#"{"choices":{}}"#, r#"{"choices":[1]}"#, r#"{"choices":[{"delta":{"content":5}}]}"#, r#"{"usage":"x"}"#, r#"{"choic\u0065s":[]}"#, r#"{"choices":[{"delta":{"tool_calls":[{"function":{"name":["f"]}}]}}]}"#] {
+            assert!(scan_facts(odd.as_bytes(), Part::Delta).is_none(), "{odd}");
+        }
+        assert!(Chunk::from_openai_json(Bytes::from_static(br#"{"choices":null}"#)).is_err(), "the full parse still refuses it");
+        let escaped = Chunk::from_openai_json(Bytes::from_static(br#"{"choic\u0065s":[{"delta":{"content":"abc"}}]}"#)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(escaped.output_chars(), 3, "an escaped member name is still read, by the full parse");
+    }
 
     #[test]
     fn wire_chunks_expose_usage_and_output_without_a_typed_tree() {
