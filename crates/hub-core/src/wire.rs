@@ -10,6 +10,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use crate::chat::{ChatChunk, ChatCompletion, Usage};
+use crate::json_scan::{string_len, Cursor, ScanError};
 
 /// A complete, non-streamed reply.
 #[derive(Debug, Clone)]
@@ -222,146 +223,94 @@ struct Facts {
     no_choices: bool,
 }
 
-/// Where the walk of [`scan_facts`] is: the containers whose members it reads. `true` marks
-/// the text that counts as output (the `delta` of a chunk, the `message` of a reply).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum At {
-    Root,
-    Choices,
-    Choice,
-    Text(bool),
-    ToolCalls(bool),
-    ToolCall(bool),
-    Function(bool),
-}
-
-/// What a value met by [`scan_facts`] must be.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Slot {
-    /// An object whose members are read (or `null`, unless it is an array element).
-    Object(At),
-    /// An array whose elements are read (or `null`, except `choices`).
-    Array(At),
-    /// A string (or `null`) that counts as output when `true`.
-    Text(bool),
-    /// The `usage` object (or `null`).
-    Usage,
-    Unread,
-}
-
-impl Slot {
-    /// The slot of the value of member `name` (an element's, in an array) in container `here`.
-    fn of(here: At, name: &[u8], counted: &[u8]) -> Slot {
-        match here {
-            At::Root if name == br#""choices""# => Slot::Array(At::Choices),
-            At::Root if name == br#""usage""# => Slot::Usage,
-            At::Choices => Slot::Object(At::Choice),
-            At::Choice if name == counted => Slot::Object(At::Text(true)),
-            At::Choice if name == br#""delta""# || name == br#""message""# => Slot::Object(At::Text(false)),
-            At::Text(count) if name == br#""content""# => Slot::Text(count),
-            At::Text(count) if name == br#""tool_calls""# => Slot::Array(At::ToolCalls(count)),
-            At::ToolCalls(count) => Slot::Object(At::ToolCall(count)),
-            At::ToolCall(count) if name == br#""function""# => Slot::Object(At::Function(count)),
-            At::Function(count) if name == br#""name""# || name == br#""arguments""# => Slot::Text(count),
-            _ => Slot::Unread,
-        }
-    }
-
-    /// `null` may stand here (an absent value to the full parse).
-    fn nullable(self) -> bool {
-        !matches!(self, Slot::Array(At::Choices) | Slot::Object(At::Choice | At::ToolCall(_)))
-    }
-}
-
-/// [`Facts`] of an OpenAI reply or chunk in one pass over its tokens, or `None` when anything is
-/// off the common shape (malformed, a member the hub reads holding an unexpected type, an
-/// escaped member name, `choices` or `usage` twice): the caller then parses the whole document
-/// with [`Probe`], which decides and reports the error.
+/// [`Facts`] of an OpenAI reply or chunk in one walk, or `None` when anything is off the common
+/// shape (malformed, a member the hub reads holding an unexpected type, an escaped member name,
+/// `choices` or `usage` twice): the caller then parses the whole document with [`Probe`], which
+/// decides and reports the error.
 fn scan_facts(json: &[u8], part: Part) -> Option<Facts> {
-    use crate::json_scan::Token;
     let counted: &[u8] = match part {
-        Part::Delta => br#""delta""#,
-        Part::Message => br#""message""#,
+        Part::Delta => b"delta",
+        Part::Message => b"message",
     };
-    let mut tokens = crate::json_scan::Tokens::new(json);
-    if tokens.next_token().ok()? != Some(Token::ObjectStart) {
-        return None;
-    }
-    let mut path = [At::Root; 8];
-    let mut depth: usize = 1;
-    // Depth inside a container whose members are not read (and whether it is `usage`).
-    let (mut skipped, mut in_usage) = (0usize, false);
-    let (mut usage_start, mut usage_raw) = (0, None);
-    let (mut seen_choices, mut seen_usage) = (false, false);
-    let mut name: &[u8] = b"";
+    let mut cursor = Cursor::new(json);
+    let (mut usage_raw, mut seen_choices, mut seen_usage) = (None, false, false);
     let (mut output_chars, mut choices) = (0, 0);
-    while let Some(token) = tokens.next_token().ok()? {
-        if skipped > 0 {
-            match token {
-                Token::ObjectStart | Token::ArrayStart => skipped += 1,
-                Token::End => {
-                    skipped -= 1;
-                    if skipped == 0 && in_usage {
-                        usage_raw = Some(json.get(usage_start..tokens.offset())?);
-                        in_usage = false;
-                    }
+    cursor
+        .object(|c, name| match name {
+            b"choices" => {
+                if std::mem::replace(&mut seen_choices, true) {
+                    return Err(ScanError::Malformed);
                 }
-                _ => {}
-            }
-            continue;
-        }
-        let slot = match token {
-            Token::Name(raw) => {
-                if raw.contains(&b'\\') {
-                    return None;
-                }
-                name = raw;
-                continue;
-            }
-            Token::End => {
-                depth -= 1;
-                continue;
-            }
-            _ => Slot::of(*path.get(depth.checked_sub(1)?)?, name, counted),
-        };
-        match slot {
-            Slot::Unread => {
-                if matches!(token, Token::ObjectStart | Token::ArrayStart) {
-                    skipped = 1;
-                }
-                continue;
-            }
-            Slot::Array(At::Choices) if std::mem::replace(&mut seen_choices, true) => return None,
-            Slot::Usage if std::mem::replace(&mut seen_usage, true) => return None,
-            _ => {}
-        }
-        match (slot, token) {
-            (Slot::Usage, Token::ObjectStart) => {
-                usage_start = tokens.offset() - 1;
-                (skipped, in_usage) = (1, true);
-            }
-            (Slot::Object(next), Token::ObjectStart) | (Slot::Array(next), Token::ArrayStart) => {
-                if next == At::Choice {
+                c.array(|c| {
                     choices += 1;
-                }
-                *path.get_mut(depth)? = next;
-                depth += 1;
+                    c.object(|c, name| {
+                        if name == counted {
+                            text(c, &mut output_chars, true)
+                        } else if name == b"delta" || name == b"message" {
+                            text(c, &mut output_chars, false)
+                        } else {
+                            c.skip().map(drop)
+                        }
+                    })
+                })
             }
-            (Slot::Text(count), Token::String(raw)) => {
-                let len = crate::json_scan::string_len(raw).ok()?;
-                if count {
-                    output_chars += len;
+            b"usage" => {
+                if std::mem::replace(&mut seen_usage, true) {
+                    return Err(ScanError::Malformed);
                 }
+                if !c.null() {
+                    let raw = c.skip()?;
+                    if raw.first() != Some(&b'{') {
+                        return Err(ScanError::Malformed);
+                    }
+                    usage_raw = Some(raw);
+                }
+                Ok(())
             }
-            (_, Token::Scalar(b"null")) if slot.nullable() => {}
-            _ => return None,
-        }
-    }
+            _ => c.skip().map(drop),
+        })
+        .ok()?;
+    cursor.end().ok()?;
     let usage = match usage_raw {
         Some(raw) => Some(serde_json::from_slice::<ProbeUsage>(raw).ok()?),
         None => None,
     };
     Some(Facts { usage, output_chars, no_choices: choices == 0 })
+}
+
+/// A choice's `delta` or `message` (or `null`): adds the length of its text and tool calls to
+/// `chars` when `count`, and checks the types either way (as the full parse would).
+fn text(c: &mut Cursor<'_>, chars: &mut usize, count: bool) -> Result<(), ScanError> {
+    if c.null() {
+        return Ok(());
+    }
+    c.object(|c, name| match name {
+        b"content" => optional_text(c, chars, count),
+        b"tool_calls" if c.null() => Ok(()),
+        b"tool_calls" => c.array(|c| {
+            c.object(|c, name| match name {
+                b"function" if c.null() => Ok(()),
+                b"function" => c.object(|c, name| match name {
+                    b"name" | b"arguments" => optional_text(c, chars, count),
+                    _ => c.skip().map(drop),
+                }),
+                _ => c.skip().map(drop),
+            })
+        }),
+        _ => c.skip().map(drop),
+    })
+}
+
+/// A string or `null` member; its decoded length is added to `chars` when `count`.
+fn optional_text(c: &mut Cursor<'_>, chars: &mut usize, count: bool) -> Result<(), ScanError> {
+    if c.null() {
+        return Ok(());
+    }
+    let len = string_len(c.string()?)?;
+    if count {
+        *chars += len;
+    }
+    Ok(())
 }
 
 /// Just the fields the hub reads; serde skips the rest without allocating.
