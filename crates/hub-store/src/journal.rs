@@ -328,12 +328,31 @@ impl LedgerWriter {
         }
         for _ in 0..10 {
             match self.flush_once().await {
-                Ok(()) => break,
+                Ok(()) => {
+                    self.empty_written_segment();
+                    break;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "usage writer: final flush failed; the journal keeps the records for the next start");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
+        }
+    }
+
+    /// After the final flush: when every line of the active segment describes a record that
+    /// is in the database (no call still holds), its lines are cleared, so the next start has
+    /// nothing to replay instead of re-reading up to a whole segment of stored records. A call
+    /// still in flight (the drain timed out) keeps the segment as it is.
+    fn empty_written_segment(&self) {
+        let mut active = self.journal.active.lock();
+        let seq = active.seq;
+        if !active.queue.is_empty() || active.unwritten.get(&seq).copied().unwrap_or(0) != 0 {
+            return;
+        }
+        match active.file.set_len(0) {
+            Ok(()) => active.len = 0,
+            Err(e) => tracing::warn!(error = %e, "could not clear the written journal segment; the next start replays it"),
         }
     }
 

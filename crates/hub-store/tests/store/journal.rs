@@ -125,6 +125,25 @@ async fn the_writer_drains_the_backlog_and_removes_written_segments() {
     task.await.unwrap();
     assert_eq!(records(&store).await.len(), 1000);
     assert_eq!(store.count_usage().await.unwrap(), 1000);
+    let left: u64 = std::fs::read_dir(&jdir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+    assert_eq!(left, 0, "a clean stop leaves no line to replay");
+}
+
+#[tokio::test]
+async fn a_clean_stop_with_a_call_still_holding_keeps_its_hold_for_the_next_start() {
+    let (dir, store) = fresh_store().await;
+    let jdir = dir.path().join("journal");
+    let (journal, _) = UsageJournal::open(&jdir, &store).await.unwrap();
+    let ticket = journal.hold(&hold("done")).unwrap();
+    journal.settle(settled("done"), Some(ticket)).unwrap();
+    journal.hold(&hold("still-running")).unwrap();
+    let writer = LedgerWriter::new(Arc::clone(&journal), store.clone());
+    writer.run(Duration::from_millis(20), async {}).await;
+    drop(journal);
+    UsageJournal::open(&jdir, &store).await.unwrap();
+    let rows = records(&store).await;
+    assert_eq!(rows.len(), 2, "the finished call once, the one still holding as interrupted");
+    assert!(rows.iter().any(|r| r.request_id == "still-running" && r.outcome == Outcome::Interrupted.as_str()));
 }
 
 fn segments(dir: &std::path::Path) -> usize {
