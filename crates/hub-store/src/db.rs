@@ -50,12 +50,13 @@ impl Store {
                         // WAL lets the CLI and a running server share the file; busy_timeout
                         // makes writers wait for each other instead of failing. Rarer checkpoints
                         // let the usage writer touch each index page once per batch; it appends
-                        // at the ends of its indexes, so SQLite's default-sized page cache (2 MiB
-                        // per connection) holds what it touches. A larger cache would only keep
-                        // what scans of a big usage table passed through, resident for good.
+                        // at the ends of its indexes, so a 1 MiB page cache per connection (half
+                        // SQLite's default) holds what it touches. A larger cache would only keep
+                        // what scans of a big usage table passed through, resident for good (the
+                        // OS still caches the file for reads).
                         conn.execute(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; \
-                             PRAGMA cache_size = -2048; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 8192;",
+                             PRAGMA cache_size = -1024; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 8192;",
                         )
                         .await?;
                     }
