@@ -1,10 +1,13 @@
-//! Finding top-level members of a JSON object without parsing the rest.
+//! Reading a few members of a JSON document without parsing the rest.
 //!
-//! An upstream reply that passes through unchanged only has to give up its `usage` member;
-//! walking the whole document through a deserializer to skip `choices` costs more than the
-//! rest of the hub's work on the reply. The scanner checks the document's structure (strings
-//! closed, brackets balanced and matching, one object and nothing after it) but does not
-//! validate numbers or literals: the member found is parsed properly by the caller.
+//! An upstream reply that passes through unchanged only has to give up its `usage` member, and
+//! a streamed chunk its usage and the length of its text; walking the whole document through a
+//! deserializer to skip the rest costs more than the rest of the hub's work on it.
+//! [`top_level_members`] finds members of the outer object in one walk; [`Cursor`] descends
+//! into the members a caller names and skips the others whole; [`string_len`] measures a
+//! string's text without decoding it. All check the document's structure (strings closed,
+//! brackets balanced and matching, one document and nothing after it) but do not validate
+//! numbers or literals: what they find is parsed properly by the caller.
 
 /// Why the scanner gave up; the caller falls back to a full parse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
