@@ -27,49 +27,18 @@ pub fn top_level_member<'a>(json: &'a [u8], name: &str) -> Result<Option<&'a [u8
 
 /// [`top_level_member`] for several names in one walk over the document.
 pub fn top_level_members<'a, const N: usize>(json: &'a [u8], names: [&str; N]) -> Result<[Option<&'a [u8]>; N], ScanError> {
-    let mut i = skip_ws(json, 0);
-    if json.get(i) != Some(&b'{') {
-        return Err(ScanError::Malformed);
-    }
-    i = skip_ws(json, i + 1);
     let mut found = [None; N];
-    if json.get(i) == Some(&b'}') {
-        i += 1;
-    } else {
-        loop {
-            if json.get(i) != Some(&b'"') {
-                return Err(ScanError::Malformed);
-            }
-            let (key_end, escaped) = string_end(json, i)?;
-            if escaped {
-                return Err(ScanError::EscapedName);
-            }
-            let key = &json[i + 1..key_end - 1];
-            i = skip_ws(json, key_end);
-            if json.get(i) != Some(&b':') {
-                return Err(ScanError::Malformed);
-            }
-            let start = skip_ws(json, i + 1);
-            let end = value_end(json, start)?;
-            for (slot, name) in found.iter_mut().zip(names) {
-                if slot.is_none() && key == name.as_bytes() {
-                    *slot = Some(&json[start..end]);
-                }
-            }
-            i = skip_ws(json, end);
-            match json.get(i) {
-                Some(b',') => i = skip_ws(json, i + 1),
-                Some(b'}') => {
-                    i += 1;
-                    break;
-                }
-                _ => return Err(ScanError::Malformed),
+    let mut cursor = Cursor::new(json);
+    cursor.object(|c, key| {
+        let value = c.skip()?;
+        for (slot, name) in found.iter_mut().zip(names) {
+            if slot.is_none() && key == name.as_bytes() {
+                *slot = Some(value);
             }
         }
-    }
-    if skip_ws(json, i) != json.len() {
-        return Err(ScanError::Malformed);
-    }
+        Ok(())
+    })?;
+    cursor.end()?;
     Ok(found)
 }
 
@@ -237,7 +206,7 @@ pub fn string_len(raw: &[u8]) -> Result<usize, ScanError> {
     let mut len = 0;
     let mut i = 0;
     while i < inner.len() {
-        let Some(at) = memchr::memchr2(b'\\', b'"', &inner[i..]) else {
+        let Some(at) = quote_or_backslash(&inner[i..]) else {
             len += inner.len() - i;
             break;
         };
