@@ -33,6 +33,8 @@ const SETUP_LINK_TTL_MS: i64 = 3600 * 1000;
 const FILE_SWEEP: Duration = Duration::from_secs(60);
 /// How often usage records past their retention are deleted.
 const USAGE_PRUNE: Duration = Duration::from_secs(3600);
+/// How often SQLite's write-ahead log is copied into the database file, off the usage writer.
+const WAL_CHECKPOINT: Duration = Duration::from_secs(1);
 /// How often set-aside credentials are looked at for a due re-check.
 const RECHECK_TICK: Duration = Duration::from_millis(500);
 
@@ -130,6 +132,7 @@ pub async fn run(data_dir: &Path, database_url: Option<&str>, args: ServeArgs) -
     let outbox_task = tokio::spawn(hub_http::monitor::outbox::run(state.clone()));
     let recheck_task = tokio::spawn(hub_http::connection::run_recheck(state.clone(), RECHECK_TICK));
     let keeper_task = tokio::spawn(hub_http::inference::credit::run_keeper(state.clone()));
+    let checkpoint_task = tokio::spawn(store.clone().run_wal_checkpoints(WAL_CHECKPOINT));
     let prune_task = (args.usage_retention_days > 0)
         .then(|| tokio::spawn(store.clone().run_usage_pruner(USAGE_PRUNE, Duration::from_secs(args.usage_retention_days.saturating_mul(86_400)))));
 
@@ -174,6 +177,7 @@ pub async fn run(data_dir: &Path, database_url: Option<&str>, args: ServeArgs) -
     detector_task.abort();
     outbox_task.abort();
     recheck_task.abort();
+    checkpoint_task.abort();
     if let Some(t) = prune_task {
         t.abort();
     }

@@ -48,8 +48,9 @@ impl Store {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
                         // WAL lets the CLI and a running server share the file; busy_timeout
-                        // makes writers wait for each other instead of failing. Rarer checkpoints
-                        // let the usage writer touch each index page once per batch; it appends
+                        // makes writers wait for each other instead of failing. The server
+                        // checkpoints every second on its own (`checkpoint.rs`); the automatic
+                        // checkpoint, rarely reached then, bounds the log. The usage writer appends
                         // at the ends of its indexes, so a 1 MiB page cache per connection (half
                         // SQLite's default) holds what it touches. A larger cache would only keep
                         // what scans of a big usage table passed through, resident for good (the

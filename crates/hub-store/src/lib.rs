@@ -8,6 +8,7 @@ pub mod analytics;
 pub mod billing;
 pub mod alerts;
 pub mod changes;
+pub mod checkpoint;
 pub mod credit_directory;
 pub mod crypto;
 pub mod db;

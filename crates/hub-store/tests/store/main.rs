@@ -5,6 +5,7 @@
 mod analytics;
 mod bench_dashboard;
 mod billing;
+mod checkpoint;
 mod alerts;
 mod files;
 mod journal;

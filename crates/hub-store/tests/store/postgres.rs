@@ -73,6 +73,7 @@ async fn keys_providers_and_the_ledger_work_on_postgres() {
     let key = store.key_info(&issued.info.id).await.unwrap().unwrap();
     assert_eq!((key.request_count, key.tokens_in, key.tokens_out), (150, 150 * 7, 150 * 12));
     assert_eq!(key.last_used_ip.as_deref(), Some("127.0.0.1"));
+    assert_eq!(store.checkpoint_wal().await.unwrap(), None, "PostgreSQL checkpoints by itself");
 
     crate::scopes_and_rotation(&store).await;
 }
