@@ -165,7 +165,8 @@ pub struct ServeArgs {
     #[arg(long, env = "AIGNE_HUB_FILE_RETENTION_SECS", default_value_t = 24 * 3600)]
     pub file_retention_secs: u64,
     /// How many days raw usage records (call history, CSV export) are kept; 0 keeps them
-    /// forever. The rollups behind the dashboard's totals and charts are kept always.
+    /// forever. The rollups behind the dashboard's totals and charts are kept always, and so
+    /// are calls billed to a user's credit and a budgeted key's calls in its current window.
     #[arg(long, env = "AIGNE_HUB_USAGE_RETENTION_DAYS", default_value_t = 0)]
     pub usage_retention_days: u64,
     /// Longest wait between two status reads of a video job at the provider, in seconds (the

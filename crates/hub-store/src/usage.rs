@@ -296,16 +296,44 @@ impl Store {
         rows.iter().map(usage_row).collect()
     }
 
-    /// Deletes raw records older than `before_ms`, a slice at a time so the usage writer is
-    /// never held up for long. The rollups are kept. Returns how many were deleted.
-    pub async fn prune_usage_before(&self, before_ms: i64) -> Result<u64, StoreError> {
+    /// Deletes raw records older than `before_ms` that no balance or budget is summed from, a
+    /// slice at a time so the usage writer is never held up for long; the rollups are kept.
+    /// Returns how many were deleted. Two kinds stay, whatever their age: billed records (a
+    /// user's balance is every grant minus every billed record, `billing.rs`) and the records of
+    /// a budgeted key inside its current budget window at `now_ms` (the window's spending is
+    /// summed from them when an instance starts or leases more of it). Deleting either would
+    /// hand the money back and let a balance or a budget be overspent.
+    pub async fn prune_usage_before(&self, before_ms: i64, now_ms: i64) -> Result<u64, StoreError> {
+        let mut total = self
+            .delete_usage_slices(
+                "DELETE FROM usage_records WHERE request_id IN (SELECT request_id FROM usage_records u WHERE u.ts < $1 AND u.billed = 0 \
+                 AND NOT EXISTS (SELECT 1 FROM api_keys k WHERE k.id = u.key_id AND k.budget IS NOT NULL AND k.revoked_at IS NULL) LIMIT 5000)",
+                None,
+                before_ms,
+            )
+            .await?;
+        for (key_id, budget) in self.budgeted_keys().await? {
+            let until = before_ms.min(budget.window_start(now_ms));
+            total += self
+                .delete_usage_slices(
+                    "DELETE FROM usage_records WHERE request_id IN (SELECT request_id FROM usage_records WHERE ts < $1 AND billed = 0 AND key_id = $2 LIMIT 5000)",
+                    Some(&key_id),
+                    until,
+                )
+                .await?;
+        }
+        Ok(total)
+    }
+
+    /// Runs a `DELETE … LIMIT 5000` statement until it deletes fewer than 5000 rows.
+    async fn delete_usage_slices(&self, sql: &str, key_id: Option<&str>, before_ms: i64) -> Result<u64, StoreError> {
         let mut total = 0;
         loop {
-            let done = sqlx::query("DELETE FROM usage_records WHERE request_id IN (SELECT request_id FROM usage_records WHERE ts < $1 LIMIT 5000)")
-                .bind(before_ms)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
+            let mut q = sqlx::query(sql).bind(before_ms);
+            if let Some(k) = key_id {
+                q = q.bind(k);
+            }
+            let done = q.execute(&self.pool).await?.rows_affected();
             total += done;
             if done < 5000 {
                 return Ok(total);
@@ -314,13 +342,15 @@ impl Store {
         }
     }
 
-    /// Every `every`, deletes raw records older than `retention` (the rollups stay).
+    /// Every `every`, deletes raw records older than `retention` that no balance or budget
+    /// depends on (the rollups stay).
     pub async fn run_usage_pruner(self, every: std::time::Duration, retention: std::time::Duration) {
         let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
         let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
-            match self.prune_usage_before(hub_core::ids::now_ms().saturating_sub(retention_ms)).await {
+            let now = hub_core::ids::now_ms();
+            match self.prune_usage_before(now.saturating_sub(retention_ms), now).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(deleted = n, "usage records past their retention deleted"),
                 Err(e) => tracing::warn!(error = %e, "pruning usage records failed"),

@@ -258,12 +258,64 @@ pub async fn pruning_removes_old_records_and_keeps_the_rollups(store: &Store) {
     let all = calls();
     load(store, &all).await;
     let before = store.usage_totals(&range(T0, T0 + 3 * HOUR_MS)).await.unwrap();
-    let deleted = store.prune_usage_before(T0 + 2 * HOUR_MS).await.unwrap();
+    let deleted = store.prune_usage_before(T0 + 2 * HOUR_MS, T0 + 3 * HOUR_MS).await.unwrap();
     assert_eq!(deleted, 120);
     assert_eq!(store.count_usage().await.unwrap(), 60);
     assert_eq!(store.usage_totals(&range(T0, T0 + 3 * HOUR_MS)).await.unwrap(), before, "whole hours still come from the rollups");
     let page = store.usage_calls(&range(T0, T0 + 3 * HOUR_MS), None, 1000).await.unwrap();
     assert_eq!(page.calls.len(), 60);
+}
+
+/// Retention never deletes what money is summed from: billed records (balances) and a budgeted
+/// key's records in its current window stay; everything else past the cutoff goes.
+pub async fn pruning_keeps_what_balances_and_budgets_are_summed_from(store: &Store) {
+    use hub_core::budget::{Budget, BudgetPeriod};
+    use hub_core::scopes::KeyPolicy;
+    use hub_core::{KeyType, Pepper};
+
+    let user = store.create_user("retention@example.com", "$argon2id$placeholder", hub_store::users::Role::Owner).await.unwrap();
+    let pepper = Pepper::from_bytes([5; 32]);
+    let plain = store.issue_key(&pepper, &user.id, "plain", KeyType::Inference, &KeyPolicy::default(), "test", None).await.unwrap().info.id;
+    let daily = KeyPolicy { budget: Some(Budget { limit: NanoCredits(1_000_000), period: BudgetPeriod::Day, since_ms: 0 }), ..KeyPolicy::default() };
+    let budgeted = store.issue_key(&pepper, &user.id, "budgeted", KeyType::Inference, &daily, "test", None).await.unwrap().info.id;
+
+    let day = T0 - T0 % (24 * HOUR_MS);
+    let now = day + 12 * HOUR_MS;
+    let record = |id: &str, key: &str, ts: i64, billed: bool| {
+        let hold = CallHold {
+            request_id: id.into(),
+            started_at_ms: ts,
+            key_id: key.into(),
+            kid: "kid".into(),
+            user_id: user.id.clone(),
+            provider: "openai".into(),
+            model: "gpt-4o".into(),
+            endpoint: "chat.completions".into(),
+            billed,
+            ..CallHold::default()
+        };
+        UsageRecord::settled(hold, CallSettlement { status: 200, credits: NanoCredits(100), ..CallSettlement::default() })
+    };
+    let old = day - 5 * 24 * HOUR_MS;
+    let records = [
+        record("old-plain", &plain, old, false),
+        record("old-plain-billed", &plain, old, true),
+        record("old-budgeted", &budgeted, old, false),
+        record("today-budgeted", &budgeted, day + HOUR_MS, false),
+        record("today-plain", &plain, day + 2 * HOUR_MS, false),
+    ];
+    assert_eq!(store.insert_usage(&records).await.unwrap(), 5);
+    let balance = store.stored_balance(&user.id, now).await.unwrap();
+    let window = store.key_spent_since(&budgeted, day).await.unwrap();
+
+    // A retention of zero days: everything before now is past the cutoff.
+    assert_eq!(store.prune_usage_before(now, now).await.unwrap(), 3);
+    let mut left: Vec<String> = store.list_usage(&hub_store::usage::UsageFilter { limit: 100, ..Default::default() }).await.unwrap().into_iter().map(|r| r.request_id).collect();
+    left.sort();
+    assert_eq!(left, ["old-plain-billed", "today-budgeted"]);
+    assert_eq!(store.stored_balance(&user.id, now).await.unwrap(), balance, "the balance is unchanged");
+    assert_eq!(store.key_spent_since(&budgeted, day).await.unwrap(), window, "the budget window's spending is unchanged");
+    assert_eq!(window, NanoCredits(100));
 }
 
 /// The checks above on SQLite; `postgres.rs` runs them on PostgreSQL.
@@ -298,6 +350,12 @@ mod on_sqlite {
     async fn call_history_pages_cover_every_call_once_and_csv_is_safe() {
         let (_dir, store) = fresh_store().await;
         super::call_history_pages_cover_every_call_once_and_csv_is_safe(&store).await;
+    }
+
+    #[tokio::test]
+    async fn pruning_keeps_what_balances_and_budgets_are_summed_from() {
+        let (_dir, store) = fresh_store().await;
+        super::pruning_keeps_what_balances_and_budgets_are_summed_from(&store).await;
     }
 
     #[tokio::test]

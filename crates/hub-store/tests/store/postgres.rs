@@ -93,6 +93,8 @@ async fn analytics_work_on_postgres() {
     call_history_pages_cover_every_call_once_and_csv_is_safe(&store).await;
     let Some((_e, store)) = fresh_pg().await else { return };
     pruning_removes_old_records_and_keeps_the_rollups(&store).await;
+    let Some((_g, store)) = fresh_pg().await else { return };
+    pruning_keeps_what_balances_and_budgets_are_summed_from(&store).await;
     let Some((_f, store)) = fresh_pg().await else { return };
     days_hours_and_raw_edges_add_up(&store).await;
 }
