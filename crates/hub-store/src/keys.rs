@@ -249,6 +249,15 @@ pub struct NewKey<'a> {
     pub policy: &'a KeyPolicy,
 }
 
+/// The `api_keys` rows whose budget still counts (a budget set, the key not revoked), as SQL:
+/// the keys whose spending is loaded at start and whose window's records retention keeps.
+macro_rules! budget_counts {
+    () => {
+        "budget IS NOT NULL AND revoked_at IS NULL"
+    };
+}
+pub(crate) use budget_counts;
+
 impl Store {
     pub async fn create_key(&self, new: NewKey<'_>) -> Result<KeyInfo, StoreError> {
         let mut tx = self.begin_write().await?;
@@ -386,7 +395,7 @@ impl Store {
 
     /// Every unrevoked key with a budget, for loading budget spending at start.
     pub async fn budgeted_keys(&self) -> Result<Vec<(String, Budget)>, StoreError> {
-        let rows = sqlx::query("SELECT id, budget, budget_period, budget_since FROM api_keys WHERE budget IS NOT NULL AND revoked_at IS NULL")
+        let rows = sqlx::query(concat!("SELECT id, budget, budget_period, budget_since FROM api_keys WHERE ", budget_counts!()))
             .fetch_all(&self.pool)
             .await?;
         let mut out = Vec::with_capacity(rows.len());

@@ -306,8 +306,12 @@ impl Store {
     pub async fn prune_usage_before(&self, before_ms: i64, now_ms: i64) -> Result<u64, StoreError> {
         let mut total = self
             .delete_usage_slices(
-                "DELETE FROM usage_records WHERE request_id IN (SELECT request_id FROM usage_records u WHERE u.ts < $1 AND u.billed = 0 \
-                 AND NOT EXISTS (SELECT 1 FROM api_keys k WHERE k.id = u.key_id AND k.budget IS NOT NULL AND k.revoked_at IS NULL) LIMIT 5000)",
+                concat!(
+                    "DELETE FROM usage_records WHERE request_id IN (SELECT request_id FROM usage_records u WHERE u.ts < $1 AND u.billed = 0 \
+                     AND NOT EXISTS (SELECT 1 FROM api_keys WHERE api_keys.id = u.key_id AND ",
+                    crate::keys::budget_counts!(),
+                    ") LIMIT 5000)"
+                ),
                 None,
                 before_ms,
             )
